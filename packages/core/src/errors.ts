@@ -1,0 +1,82 @@
+/**
+ * Every error Driftless throws on purpose: one base class with a stable `code` from a closed list,
+ * and a subclass wherever a caller must tell failures apart (protocol, storage, clock, op log).
+ * Messages say what happened and what to do about it.
+ */
+
+/** The closed list of stable error codes. Codes never change meaning once released. */
+export const ERROR_CODES = [
+  // codec and wire
+  'PROTOCOL_MALFORMED',
+  'PROTOCOL_FRAME_TOO_LARGE',
+  'PROTOCOL_LIMIT_EXCEEDED',
+  'PROTOCOL_UNSUPPORTED_TYPE',
+  // clocks
+  'CLOCK_SKEW',
+  // ops and the op log
+  'OP_INVALID',
+  'OP_GAP',
+  'LOG_TRUNCATED',
+  'LOG_FAILED',
+  // stores
+  'STORE_CLOSED',
+  'STORE_CORRUPT',
+  'STORE_DATA_DIR',
+  'STORE_FORMAT',
+  'STORE_WRONG_NODE',
+  'STORE_WRITE_FAILED',
+  'STORE_INVALID_WRITE',
+  // caller mistakes at an API boundary
+  'INVALID_ARGUMENT',
+] as const;
+
+/** A stable error code. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The base of every error Driftless throws on purpose. */
+export class DriftlessError extends Error {
+  override name = 'DriftlessError';
+  /** Stable, machine-readable code; see ERROR_CODES. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** A frame or message from a peer (or a file) that is not valid Driftless data. */
+export class ProtocolError extends DriftlessError {
+  override name = 'ProtocolError';
+}
+
+/** A store that cannot be opened, read or written as asked. */
+export class StorageError extends DriftlessError {
+  override name = 'StorageError';
+}
+
+/** A remote clock too far ahead of ours to be absorbed. */
+export class ClockSkewError extends DriftlessError {
+  override name = 'ClockSkewError';
+  /** How far ahead of our wall clock the remote timestamp was, in milliseconds. */
+  readonly aheadMs: number;
+
+  constructor(aheadMs: number, maxSkewMs: number) {
+    super(
+      'CLOCK_SKEW',
+      `a remote timestamp is ${aheadMs} ms ahead of this node's clock (the limit is ${maxSkewMs} ms); ` +
+        'check NTP on both nodes, or raise maxSkewMs if the offset is expected',
+    );
+    this.aheadMs = aheadMs;
+  }
+}
+
+/** An op or batch the op log refuses: malformed, out of order, or no longer retained. */
+export class OpLogError extends DriftlessError {
+  override name = 'OpLogError';
+}
+
+/** Narrows an unknown thrown value to a DriftlessError with the given code. */
+export function isDriftlessError(error: unknown, code?: ErrorCode): error is DriftlessError {
+  return error instanceof DriftlessError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,52 @@
+/**
+ * @driftless/core: clocks, dots and ops, the codec, and the durable op log over a store port.
+ * Browser-safe: the LMDB store lives in `@driftless/core/lmdb`.
+ */
+export { decode, encode } from './codec.js';
+export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanFrame } from './codec-scan.js';
+export {
+  ClockSkewError,
+  DriftlessError,
+  ERROR_CODES,
+  type ErrorCode,
+  isDriftlessError,
+  OpLogError,
+  ProtocolError,
+  StorageError,
+} from './errors.js';
+export {
+  DEFAULT_MAX_SKEW_MS,
+  HLC_COUNTER_BITS,
+  type Hlc,
+  type HlcOptions,
+  HybridLogicalClock,
+  hlcCounter,
+  hlcFromWall,
+  hlcWallMs,
+  isHlc,
+  MAX_HLC,
+} from './hlc.js';
+export { assertNodeId, isCollectionName, isKey, isNodeId, MAX_KEY_LENGTH } from './identifiers.js';
+export { MemoryStore, MemoryVolume } from './memory-store.js';
+export { compareDots, type Dot, formatDot, type Op, type Write } from './op.js';
+export { decodeOps, encodeOps, OPS_FORMAT } from './op-codec.js';
+export {
+  type AppendListener,
+  type AppendOptions,
+  type LogChunk,
+  OpLog,
+  type OpLogOptions,
+  type TruncateResult,
+} from './op-log.js';
+export { MAX_MUTATION_BYTES, validateOp, validateWrite } from './op-validate.js';
+export {
+  compareStoreKeys,
+  compareUtf8,
+  type RangeOptions,
+  type Store,
+  type StoreEntry,
+  type StoreKey,
+  type StoreWrite,
+} from './store.js';
+export { isValueMap, MAX_VALUE_DEPTH, measureValue, type Value, type ValueMap } from './value.js';
+export { type Ordering, type SeqRange, VersionVector } from './version-vector.js';

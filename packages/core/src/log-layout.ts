@@ -1,0 +1,91 @@
+import { decode, encode } from './codec.js';
+import { StorageError } from './errors.js';
+import { isHlc } from './hlc.js';
+import type { StoreKey, StoreWrite } from './store.js';
+import { VersionVector } from './version-vector.js';
+
+/**
+ * Where the op log keeps things in a store.
+ *
+ *   log        LSN (1, 2, …)               → an op batch (op-codec), ops in local apply order
+ *   log_index  "<origin>/<first seq, hex>" → LSN of the entry holding that origin's ops from that seq
+ *   meta       "format" | "node" | "vv" | "base" | "hlc" | "next_lsn" → msgpack values
+ *
+ * Every append writes its entry, its index keys and the new vv/hlc/next_lsn in one transaction,
+ * so the meta always agrees with the entries.
+ */
+export const LOG_TABLE = 'log';
+export const LOG_INDEX_TABLE = 'log_index';
+export const META_TABLE = 'meta';
+/** The on-disk format this code reads and writes. */
+export const LOG_FORMAT = 1;
+
+const SEQ_HEX_DIGITS = 14; // 2^53 in hex
+
+/** The index key of `origin`'s ops from `seq` on. Fixed-width hex sorts like the number. */
+export function indexKey(origin: string, seq: number): string {
+  return `${origin}/${seq.toString(16).padStart(SEQ_HEX_DIGITS, '0')}`;
+}
+
+/** The bounds of `origin`'s index keys: from `origin/` up to (not including) `origin0`. */
+export function indexBounds(origin: string): { start: string; end: string } {
+  return { start: `${origin}/`, end: `${origin}0` };
+}
+
+/** The seq in an index key. */
+export function seqOfIndexKey(key: StoreKey): number {
+  const text = String(key);
+  return Number.parseInt(text.slice(text.length - SEQ_HEX_DIGITS), 16);
+}
+
+/** A meta write. */
+export function metaWrite(key: string, value: Parameters<typeof encode>[0]): StoreWrite {
+  return { table: META_TABLE, key, value: encode(value) };
+}
+
+function corrupt(what: string, cause?: unknown): never {
+  throw new StorageError(
+    'STORE_CORRUPT',
+    `the op log's ${what} is unreadable: the store is damaged. Restore the data directory from a backup, ` +
+      'or remove it and let the node re-bootstrap from a peer',
+    { cause },
+  );
+}
+
+/** Decodes a stored number (an LSN, a timestamp); STORE_CORRUPT if it is not one. */
+export function readStoredNumber(bytes: Uint8Array | undefined, what: string): number | undefined {
+  if (bytes === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = decode(bytes);
+  } catch (error) {
+    corrupt(what, error);
+  }
+  if (!isHlc(value)) corrupt(what);
+  return value;
+}
+
+/** Decodes a stored string; STORE_CORRUPT if it is not one. */
+export function readStoredString(bytes: Uint8Array | undefined, what: string): string | undefined {
+  if (bytes === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = decode(bytes);
+  } catch (error) {
+    corrupt(what, error);
+  }
+  if (typeof value !== 'string') corrupt(what);
+  return value;
+}
+
+/** Decodes a stored version vector; STORE_CORRUPT if it is not one. */
+export function readStoredVector(bytes: Uint8Array | undefined, what: string): VersionVector {
+  if (bytes === undefined) return VersionVector.EMPTY;
+  try {
+    return VersionVector.fromValue(decode(bytes));
+  } catch (error) {
+    corrupt(what, error);
+  }
+}
+
+export { corrupt as throwCorrupt };

@@ -1,0 +1,519 @@
+import { encode } from './codec.js';
+import { type DriftlessError, OpLogError, ProtocolError, StorageError } from './errors.js';
+import { type HlcOptions, HybridLogicalClock } from './hlc.js';
+import { assertNodeId } from './identifiers.js';
+import {
+  indexBounds,
+  indexKey,
+  LOG_FORMAT,
+  LOG_INDEX_TABLE,
+  LOG_TABLE,
+  META_TABLE,
+  metaWrite,
+  readStoredNumber,
+  readStoredString,
+  readStoredVector,
+  seqOfIndexKey,
+  throwCorrupt,
+} from './log-layout.js';
+import { formatDot, type Op, type Write } from './op.js';
+import { decodeOps, encodeOps } from './op-codec.js';
+import { validateOp, validateWrite } from './op-validate.js';
+import type { Store, StoreWrite } from './store.js';
+import { VersionVector } from './version-vector.js';
+
+/** Options of OpLog.open. */
+export interface OpLogOptions {
+  readonly store: Store;
+  /** This node's id: the origin of every op it writes. The store remembers it and refuses another. */
+  readonly nodeId: string;
+  /** The wall clock and skew limit of the log's hybrid logical clock. */
+  readonly clock?: Omit<HlcOptions, 'highWater'>;
+  /** Largest encoded log entry; a larger group is split across entries. */
+  readonly maxEntryBytes?: number;
+}
+
+/** Ops read from, or appended to, one log entry. */
+export interface LogChunk {
+  /** The local log sequence number of the entry. */
+  readonly lsn: number;
+  readonly ops: readonly Op[];
+}
+
+/** Options of an append. */
+export interface AppendOptions {
+  /** More writes to commit in the same transaction (the materialised state of the ops, say). */
+  readonly writes?: readonly StoreWrite[];
+}
+
+/** What a truncation removed. */
+export interface TruncateResult {
+  readonly removedEntries: number;
+  /** Every op at or below this vector is no longer in the log. */
+  readonly base: VersionVector;
+}
+
+/** Called with every durable entry, in log order, after its appends resolve. Must not throw. */
+export type AppendListener = (chunk: LogChunk) => void;
+
+interface PendingAppend {
+  readonly ops: readonly Op[];
+  readonly writes: readonly StoreWrite[];
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const MAX_ENTRY_OPS = 4096;
+const DEFAULT_MAX_ENTRY_BYTES = 1024 * 1024;
+
+/**
+ * The durable operation log every node replicates from: ops of all origins in local apply order,
+ * over any Store. Appends are atomic and resolve only once durable; appends issued while a commit
+ * is in flight are committed together by the next one (group commit). After a failed commit the
+ * log refuses further appends until it is reopened, because what reached the disk is unknown.
+ */
+export class OpLog {
+  readonly nodeId: string;
+  readonly clock: HybridLogicalClock;
+  readonly #store: Store;
+  readonly #maxEntryBytes: number;
+  /** What is durable: readSince and versionVector see only this. */
+  #durable: VersionVector;
+  /** What is durable or queued: the next seq expected of each origin. */
+  readonly #admitted: Map<string, number>;
+  #base: VersionVector;
+  #nextLsn: number;
+  #queue: PendingAppend[] = [];
+  #scheduled = false;
+  /** Every store commit runs on this chain, one at a time. */
+  #lane: Promise<unknown> = Promise.resolve();
+  #failure: DriftlessError | undefined;
+  #closed = false;
+  readonly #listeners = new Set<AppendListener>();
+
+  private constructor(options: OpLogOptions, state: LogState) {
+    this.nodeId = options.nodeId;
+    this.#store = options.store;
+    this.#maxEntryBytes = options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
+    this.clock = new HybridLogicalClock({ ...options.clock, highWater: state.highWater });
+    this.#durable = state.vector;
+    this.#admitted = new Map(state.vector.entries());
+    this.#base = state.base;
+    this.#nextLsn = state.nextLsn;
+  }
+
+  /** Opens the log in `store`, creating it if the store is empty, and recovers its state. */
+  static async open(options: OpLogOptions): Promise<OpLog> {
+    assertNodeId(options.nodeId);
+    return new OpLog(options, await recover(options.store, options.nodeId));
+  }
+
+  /** The ops durably in this replica, as a version vector. */
+  get versionVector(): VersionVector {
+    return this.#durable;
+  }
+
+  /** Every op at or below this vector has been truncated from the log. */
+  get baseVector(): VersionVector {
+    return this.#base;
+  }
+
+  /** The LSN the next entry will get. */
+  get nextLsn(): number {
+    return this.#nextLsn;
+  }
+
+  /** Why the log refuses appends, if a commit failed. */
+  get failure(): DriftlessError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Writes new ops at this node: gives each write the next seq and a fresh timestamp, appends them
+   * atomically, and resolves with the ops once they are durable.
+   */
+  async appendLocal(writes: readonly Write[], options: AppendOptions = {}): Promise<Op[]> {
+    this.#assertWritable();
+    for (const write of writes) validateWrite(write);
+    let seq = this.#admitted.get(this.nodeId) ?? 0;
+    const ops = writes.map(
+      ({ collection, key, mutation }): Op => ({
+        origin: this.nodeId,
+        seq: ++seq,
+        hlc: this.clock.now(),
+        collection,
+        key,
+        mutation,
+      }),
+    );
+    if (ops.length === 0 && !options.writes?.length) return ops;
+    if (ops.length > 0) this.#admitted.set(this.nodeId, seq);
+    await this.#enqueue(ops, options.writes ?? []);
+    return ops;
+  }
+
+  /**
+   * Appends ops from any origin atomically and resolves with those that were new once they are
+   * durable. Ops already in the log are skipped (appending is idempotent); an op whose origin's
+   * previous op is missing fails the whole call with OP_GAP; a timestamp too far ahead fails it
+   * with CLOCK_SKEW. Nothing of a failed call is appended.
+   */
+  async append(ops: readonly Op[], options: AppendOptions = {}): Promise<Op[]> {
+    this.#assertWritable();
+    const accepted = this.#admit(ops);
+    if (accepted.length === 0 && !options.writes?.length) return accepted;
+    await this.#enqueue(accepted, options.writes ?? []);
+    return accepted;
+  }
+
+  /** Calls `listener` with every entry made durable from now on. Returns the unsubscribe function. */
+  onAppend(listener: AppendListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** True when the log still holds every op a replica at `since` lacks. */
+  canServe(since: VersionVector): boolean {
+    return since.dominates(this.#base);
+  }
+
+  /**
+   * Streams the durable ops that a replica at `since` lacks, in local log order, entry by entry.
+   * Throws LOG_TRUNCATED when some of them are no longer in the log: bootstrap that replica from
+   * a state snapshot instead.
+   */
+  async *readSince(since: VersionVector): AsyncGenerator<LogChunk> {
+    this.#assertOpen();
+    if (!this.canServe(since)) {
+      throw new OpLogError(
+        'LOG_TRUNCATED',
+        `the log no longer holds ops below ${JSON.stringify(this.#base)}; bootstrap the peer from a snapshot`,
+      );
+    }
+    const endLsn = this.#nextLsn;
+    const missing = this.#durable.missingFrom(since);
+    if (missing.length === 0) return;
+    let startLsn = endLsn;
+    for (const { origin, from } of missing) {
+      startLsn = Math.min(startLsn, (await this.#entryHolding(origin, from)) ?? 0);
+    }
+    const expected = new Map(missing.map(({ origin, from }) => [origin, from]));
+    for await (const { key, value } of this.#store.range(LOG_TABLE, { start: startLsn, end: endLsn })) {
+      const lacking: Op[] = [];
+      for (const op of decodeEntry(value, key as number)) {
+        const next = expected.get(op.origin);
+        if (next === undefined || op.seq < next) continue;
+        if (op.seq > next) {
+          throw new OpLogError(
+            'LOG_TRUNCATED',
+            `the log was truncated while reading (missing ${op.origin}:${next})`,
+          );
+        }
+        expected.set(op.origin, next + 1);
+        lacking.push(op);
+      }
+      if (lacking.length > 0) yield { lsn: key as number, ops: lacking };
+    }
+  }
+
+  /**
+   * Deletes the longest prefix of the log whose ops are all at or below `watermark` (for example,
+   * what every peer has made durable), and raises the base vector accordingly.
+   */
+  truncate(watermark: VersionVector): Promise<TruncateResult> {
+    this.#assertWritable();
+    return this.#serialize(() => this.#truncate(watermark));
+  }
+
+  /**
+   * Reads the whole log and checks it: every entry decodes, each origin's seqs run contiguously
+   * from the base vector to the version vector, and the index points at the right entries.
+   */
+  async verify(): Promise<{ entries: number; ops: number }> {
+    this.#assertOpen();
+    const next = new Map(this.#base.entries().map(([origin, seq]) => [origin, seq + 1]));
+    let entries = 0;
+    let ops = 0;
+    for await (const { key, value } of this.#store.range(LOG_TABLE)) {
+      entries++;
+      const seen = new Set<string>();
+      for (const op of decodeEntry(value, key as number)) {
+        ops++;
+        const expected = next.get(op.origin) ?? 1;
+        if (op.seq !== expected)
+          throwCorrupt(`entry ${key} (${formatDot(op)} where ${op.origin}:${expected} was due)`);
+        next.set(op.origin, expected + 1);
+        if (!seen.has(op.origin)) {
+          seen.add(op.origin);
+          if ((await this.#entryHolding(op.origin, op.seq)) !== key)
+            throwCorrupt(`index for ${formatDot(op)}`);
+        }
+      }
+    }
+    for (const [origin, seq] of this.#durable.entries()) {
+      if ((next.get(origin) ?? 1) !== seq + 1) throwCorrupt(`version vector (${origin} is at ${seq})`);
+    }
+    return { entries, ops };
+  }
+
+  /** Waits for queued appends, then refuses further calls. Does not close the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#lane.catch(() => undefined);
+  }
+
+  #admit(ops: readonly Op[]): Op[] {
+    const reserved = new Map<string, number>();
+    const accepted: Op[] = [];
+    for (const op of ops) {
+      validateOp(op);
+      const last = reserved.get(op.origin) ?? this.#admitted.get(op.origin) ?? 0;
+      if (op.seq <= last) continue;
+      if (op.seq !== last + 1) {
+        throw new OpLogError(
+          'OP_GAP',
+          `${formatDot(op)} arrived before ${op.origin}:${last + 1}; each origin's ops must be appended in order`,
+        );
+      }
+      reserved.set(op.origin, op.seq);
+      accepted.push(op);
+    }
+    for (const op of accepted) if (op.origin !== this.nodeId) this.clock.observe(op.hlc);
+    for (const [origin, seq] of reserved) this.#admitted.set(origin, seq);
+    return accepted;
+  }
+
+  #enqueue(ops: readonly Op[], writes: readonly StoreWrite[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ ops, writes, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        this.#lane = this.#lane.then(() => this.#commitQueued());
+      }
+    });
+  }
+
+  async #commitQueued(): Promise<void> {
+    this.#scheduled = false;
+    const group = this.#queue;
+    this.#queue = [];
+    if (this.#failure) {
+      for (const append of group) append.reject(this.#failure);
+      return;
+    }
+    let chunks: LogChunk[];
+    try {
+      chunks = await this.#commitGroup(group);
+    } catch (error) {
+      this.#fail(error, group);
+      return;
+    }
+    for (const append of group) append.resolve();
+    for (const chunk of chunks) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(chunk);
+        } catch (error) {
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    }
+  }
+
+  async #commitGroup(group: readonly PendingAppend[]): Promise<LogChunk[]> {
+    const ops = group.length === 1 ? (group[0] as PendingAppend).ops : group.flatMap((append) => append.ops);
+    const writes: StoreWrite[] = [];
+    const chunks: LogChunk[] = [];
+    let lsn = this.#nextLsn;
+    let vector = this.#durable;
+    for (const [entryOps, bytes] of this.#entries(ops)) {
+      writes.push({ table: LOG_TABLE, key: lsn, value: bytes });
+      for (const [origin, seq] of firstSeqs(entryOps)) {
+        writes.push({ table: LOG_INDEX_TABLE, key: indexKey(origin, seq), value: encodeLsn(lsn) });
+      }
+      chunks.push({ lsn, ops: entryOps });
+      lsn++;
+    }
+    for (const append of group) for (const write of append.writes) writes.push(write);
+    if (chunks.length > 0) {
+      const last = new Map<string, number>();
+      for (const op of ops) last.set(op.origin, op.seq);
+      vector = vector.merge(VersionVector.from(last));
+      writes.push(
+        metaWrite('vv', vector.toValue()),
+        metaWrite('hlc', this.clock.highWater),
+        metaWrite('next_lsn', lsn),
+      );
+    }
+    await this.#store.commit(writes);
+    this.#durable = vector;
+    this.#nextLsn = lsn;
+    return chunks;
+  }
+
+  /** Splits ops into entries of at most MAX_ENTRY_OPS ops and maxEntryBytes bytes. */
+  *#entries(ops: readonly Op[]): Generator<[readonly Op[], Uint8Array]> {
+    for (let start = 0; start < ops.length; start += MAX_ENTRY_OPS) {
+      yield* this.#split(ops.slice(start, start + MAX_ENTRY_OPS));
+    }
+  }
+
+  *#split(ops: readonly Op[]): Generator<[readonly Op[], Uint8Array]> {
+    const bytes = encodeOps(ops);
+    if (bytes.length <= this.#maxEntryBytes || ops.length === 1) {
+      yield [ops, bytes];
+      return;
+    }
+    const half = ops.length >>> 1;
+    yield* this.#split(ops.slice(0, half));
+    yield* this.#split(ops.slice(half));
+  }
+
+  #fail(error: unknown, group: readonly PendingAppend[]): void {
+    this.#failure = new StorageError(
+      'STORE_WRITE_FAILED',
+      `a log commit failed, so nothing in it was acknowledged (${(error as Error)?.message ?? String(error)}); ` +
+        'the log refuses appends until it is reopened',
+      { cause: error },
+    );
+    for (const append of group) append.reject(this.#failure);
+    for (const append of this.#queue) append.reject(this.#failure);
+    this.#queue = [];
+  }
+
+  async #truncate(watermark: VersionVector): Promise<TruncateResult> {
+    const durable = this.#durable;
+    let cut = this.#nextLsn;
+    for (const { origin, from } of durable.missingFrom(watermark)) {
+      const lsn = await this.#entryHolding(origin, from);
+      if (lsn !== undefined && lsn < cut) cut = lsn;
+    }
+    const writes: StoreWrite[] = [];
+    let removedEntries = 0;
+    for await (const { key } of this.#store.range(LOG_TABLE, { end: cut })) {
+      writes.push({ table: LOG_TABLE, key, value: undefined });
+      removedEntries++;
+    }
+    let base = this.#base;
+    for (const [origin, seq] of durable.entries()) {
+      let firstKept = seq + 1;
+      for await (const { key, value } of this.#store.range(LOG_INDEX_TABLE, indexBounds(origin))) {
+        if ((readStoredNumber(value, 'index') as number) >= cut) {
+          firstKept = seqOfIndexKey(key);
+          break;
+        }
+        writes.push({ table: LOG_INDEX_TABLE, key, value: undefined });
+      }
+      base = base.with(origin, firstKept - 1);
+    }
+    if (removedEntries === 0) return { removedEntries, base: this.#base };
+    writes.push(metaWrite('base', base.toValue()));
+    await this.#store.commit(writes);
+    this.#base = base;
+    return { removedEntries, base };
+  }
+
+  /** The LSN of the entry holding `origin`'s op `seq`, if the log still has one at or below it. */
+  async #entryHolding(origin: string, seq: number): Promise<number | undefined> {
+    const { start } = indexBounds(origin);
+    const range = this.#store.range(LOG_INDEX_TABLE, {
+      start: indexKey(origin, seq),
+      end: start,
+      reverse: true,
+      limit: 1,
+    });
+    for await (const { value } of range) return readStoredNumber(value, 'index');
+    return undefined;
+  }
+
+  #serialize<T>(job: () => Promise<T>): Promise<T> {
+    const result = this.#lane.then(job);
+    this.#lane = result.catch(() => undefined);
+    return result;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StorageError('STORE_CLOSED', 'the op log is closed; open it again to use it');
+  }
+
+  #assertWritable(): void {
+    this.#assertOpen();
+    if (this.#failure) {
+      throw new OpLogError(
+        'LOG_FAILED',
+        `the op log refuses appends after a failed commit; reopen it (${this.#failure.message})`,
+      );
+    }
+  }
+}
+
+interface LogState {
+  readonly vector: VersionVector;
+  readonly base: VersionVector;
+  readonly highWater: number;
+  readonly nextLsn: number;
+}
+
+/** Reads the log's state from the store, initialising an empty store, and checks it holds together. */
+async function recover(store: Store, nodeId: string): Promise<LogState> {
+  const format = readStoredNumber(await store.get(META_TABLE, 'format'), 'format marker');
+  if (format === undefined) {
+    for (const table of [LOG_TABLE, META_TABLE]) {
+      for await (const _ of store.range(table, { limit: 1 })) {
+        throw new StorageError(
+          'STORE_FORMAT',
+          'the store holds data but no Driftless format marker: point the node at an empty or Driftless data directory',
+        );
+      }
+    }
+    await store.commit([metaWrite('format', LOG_FORMAT), metaWrite('node', nodeId)]);
+  } else if (format !== LOG_FORMAT) {
+    throw new StorageError(
+      'STORE_FORMAT',
+      `the store is in format ${format}, and this version of Driftless reads format ${LOG_FORMAT}: upgrade Driftless`,
+    );
+  }
+  const owner = readStoredString(await store.get(META_TABLE, 'node'), 'node id') ?? nodeId;
+  if (owner !== nodeId) {
+    throw new StorageError(
+      'STORE_WRONG_NODE',
+      `the store belongs to node "${owner}", not "${nodeId}": start it as "${owner}", or give "${nodeId}" its own data directory`,
+    );
+  }
+  const vector = readStoredVector(await store.get(META_TABLE, 'vv'), 'version vector');
+  const base = readStoredVector(await store.get(META_TABLE, 'base'), 'base vector');
+  const highWater = readStoredNumber(await store.get(META_TABLE, 'hlc'), 'clock high-water mark') ?? 0;
+  const nextLsn = readStoredNumber(await store.get(META_TABLE, 'next_lsn'), 'next LSN') ?? 1;
+  for await (const { key, value } of store.range(LOG_TABLE, { reverse: true, limit: 1 })) {
+    if (typeof key !== 'number' || key >= nextLsn)
+      throwCorrupt(`last entry (${String(key)} ≥ next LSN ${nextLsn})`);
+    for (const op of decodeEntry(value, key)) {
+      if (!vector.includes(op.origin, op.seq)) throwCorrupt(`version vector (it lacks ${formatDot(op)})`);
+    }
+  }
+  if (!vector.dominates(base)) throwCorrupt('base vector (ahead of the version vector)');
+  return { vector, base, highWater, nextLsn };
+}
+
+function decodeEntry(bytes: Uint8Array, lsn: number): Op[] {
+  try {
+    return decodeOps(bytes);
+  } catch (error) {
+    if (error instanceof ProtocolError) throwCorrupt(`entry ${lsn}`, error);
+    throw error;
+  }
+}
+
+function encodeLsn(lsn: number): Uint8Array {
+  return encode(lsn);
+}
+
+/** The first seq of each origin within one entry's ops. */
+function firstSeqs(ops: readonly Op[]): Map<string, number> {
+  const first = new Map<string, number>();
+  for (const op of ops) if (!first.has(op.origin)) first.set(op.origin, op.seq);
+  return first;
+}

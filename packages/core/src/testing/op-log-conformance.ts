@@ -1,0 +1,303 @@
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hlcFromWall } from '../hlc.js';
+import type { Op, Write } from '../op.js';
+import { type LogChunk, OpLog, type OpLogOptions } from '../op-log.js';
+import type { Store } from '../store.js';
+import { VersionVector } from '../version-vector.js';
+import { FaultyStore } from './faulty-store.js';
+import { propertyParameters } from './seed.js';
+import type { StoreHarness } from './store-conformance.js';
+
+const write = (key: string, value: number | string = key): Write => ({
+  collection: 'c',
+  key,
+  mutation: [0, value],
+});
+
+/** An op from `origin` as another node would have written it. */
+export function remoteOp(
+  origin: string,
+  seq: number,
+  key = `${origin}-${seq}`,
+  hlc = hlcFromWall(Date.now()) + seq,
+): Op {
+  return { origin, seq, hlc, collection: 'c', key, mutation: [0, seq] };
+}
+
+async function readAll(log: OpLog, since = VersionVector.EMPTY): Promise<Op[]> {
+  const ops: Op[] = [];
+  for await (const chunk of log.readSince(since)) ops.push(...chunk.ops);
+  return ops;
+}
+
+const dots = (ops: readonly Op[]) => ops.map((op) => `${op.origin}:${op.seq}`);
+
+/**
+ * The op log's contract, run over a store backend: every store must carry the log correctly.
+ * Call it beside runStoreConformance with the same harness.
+ */
+export function runOpLogConformance(name: string, harness: StoreHarness): void {
+  describe(`OpLog conformance: ${name}`, () => {
+    const stores: Store[] = [];
+    const create = async () => {
+      const store = await harness.create();
+      stores.push(store);
+      return store;
+    };
+    const reopen = async (store: Store) => {
+      const again = await harness.reopen(store);
+      stores.push(again);
+      return again;
+    };
+    const openLog = (store: Store, options: Partial<OpLogOptions> = {}) =>
+      OpLog.open({ store, nodeId: 'a', ...options });
+    afterEach(async () => {
+      for (const store of stores.splice(0)) await store.close().catch(() => undefined);
+    });
+
+    it('gives local writes contiguous seqs from 1 and strictly increasing timestamps', async () => {
+      const log = await openLog(await create());
+      const first = await log.appendLocal([write('x'), write('y')]);
+      const second = await log.appendLocal([write('z')]);
+      const ops = [...first, ...second];
+      expect(ops.map((op) => op.seq)).toEqual([1, 2, 3]);
+      expect(ops.every((op, i) => i === 0 || op.hlc > (ops[i - 1] as Op).hlc)).toBe(true);
+      expect(log.versionVector.toJSON()).toEqual({ a: 3 });
+      expect(await readAll(log)).toEqual(ops);
+    });
+
+    it('skips ops it already holds, and refuses a gap with OP_GAP, appending nothing', async () => {
+      const log = await openLog(await create());
+      expect(dots(await log.append([remoteOp('b', 1), remoteOp('b', 2)]))).toEqual(['b:1', 'b:2']);
+      expect(dots(await log.append([remoteOp('b', 2), remoteOp('b', 3)]))).toEqual(['b:3']);
+      await expect(log.append([remoteOp('c', 1), remoteOp('b', 5)])).rejects.toMatchObject({
+        code: 'OP_GAP',
+      });
+      expect(log.versionVector.toJSON()).toEqual({ b: 3 });
+      expect(dots(await log.append([remoteOp('c', 1)]))).toEqual(['c:1']);
+    });
+
+    it('refuses malformed ops with OP_INVALID, appending nothing', async () => {
+      const log = await openLog(await create());
+      const bad: unknown[] = [
+        { ...remoteOp('b', 1), origin: 'no spaces allowed' },
+        { ...remoteOp('b', 1), seq: 0 },
+        { ...remoteOp('b', 1), seq: 1.5 },
+        { ...remoteOp('b', 1), hlc: -1 },
+        { ...remoteOp('b', 1), collection: '' },
+        { ...remoteOp('b', 1), key: '' },
+        { ...remoteOp('b', 1), mutation: new Date() },
+        { ...remoteOp('b', 1), mutation: { nested: undefined } },
+      ];
+      for (const op of bad) {
+        await expect(log.append([remoteOp('c', 1), op as Op])).rejects.toMatchObject({ code: 'OP_INVALID' });
+      }
+      await expect(
+        log.appendLocal([{ collection: 'c', key: 'k', mutation: new Map() as never }]),
+      ).rejects.toMatchObject({
+        code: 'OP_INVALID',
+      });
+      expect(log.versionVector.size).toBe(0);
+    });
+
+    it('refuses a remote timestamp beyond the skew limit with CLOCK_SKEW, appending nothing', async () => {
+      const log = await openLog(await create(), { clock: { maxSkewMs: 1000 } });
+      const ahead = remoteOp('b', 1, 'k', hlcFromWall(Date.now() + 60_000));
+      await expect(log.append([ahead])).rejects.toMatchObject({ code: 'CLOCK_SKEW' });
+      expect(log.versionVector.size).toBe(0);
+      const nearlyAhead = remoteOp('b', 1, 'k', hlcFromWall(Date.now() + 500));
+      await log.append([nearlyAhead]);
+      const [local] = await log.appendLocal([write('after')]);
+      expect(local?.hlc).toBeGreaterThan(nearlyAhead.hlc);
+    });
+
+    it('streams exactly what a version vector lacks, in log order (property)', async () => {
+      const store = await create();
+      const log = await openLog(store);
+      const written: Op[] = [];
+      const seqs = new Map<string, number>();
+      const origins = ['a', 'b', 'c'];
+      for (let i = 0; i < 60; i++) {
+        const origin = origins[i % 3] as string;
+        const batch = Array.from({ length: 1 + (i % 4) }, () => {
+          const seq = (seqs.get(origin) ?? 0) + 1;
+          seqs.set(origin, seq);
+          return remoteOp(origin, seq);
+        });
+        if (origin === 'a') written.push(...(await log.appendLocal(batch.map((op) => write(op.key)))));
+        else written.push(...(await log.append(batch)));
+      }
+      const full = VersionVector.from(seqs);
+      expect(log.versionVector.equals(full)).toBe(true);
+      await fc.assert(
+        fc.asyncProperty(fc.tuple(fc.nat(40), fc.nat(40), fc.nat(40)), async ([x, y, z]) => {
+          const since = VersionVector.from({ a: x, b: y, c: z });
+          const expected = written.filter((op) => op.seq > since.get(op.origin));
+          expect(dots(await readAll(log, since))).toEqual(dots(expected));
+        }),
+        propertyParameters(60),
+      );
+    });
+
+    it('streams lazily, entry by entry', async () => {
+      const log = await openLog(await create());
+      for (let i = 0; i < 5; i++) await log.appendLocal([write(`k${i}`), write(`j${i}`)]);
+      const chunks: LogChunk[] = [];
+      for await (const chunk of log.readSince(VersionVector.EMPTY)) {
+        chunks.push(chunk);
+        if (chunks.length === 2) break;
+      }
+      expect(chunks.map((chunk) => chunk.ops.length)).toEqual([2, 2]);
+      expect(chunks[1]?.lsn).toBeGreaterThan(chunks[0]?.lsn as number);
+    });
+
+    it('truncates below a watermark and refuses to serve what it dropped with LOG_TRUNCATED', async () => {
+      const log = await openLog(await create());
+      for (let i = 1; i <= 10; i++) {
+        await log.appendLocal([write(`k${i}`)]);
+        await log.append([remoteOp('b', i)]);
+      }
+      const result = await log.truncate(VersionVector.from({ a: 4, b: 6 }));
+      expect(result.removedEntries).toBe(8);
+      expect(log.baseVector.toJSON()).toEqual({ a: 4, b: 4 });
+      expect(log.canServe(VersionVector.from({ a: 3, b: 9 }))).toBe(false);
+      await expect(readAll(log, VersionVector.from({ a: 3, b: 9 }))).rejects.toMatchObject({
+        code: 'LOG_TRUNCATED',
+      });
+      // entries alternate a:i, b:i; a peer at {a: 9, b: 4} lacks b5…b10 and a10, in log order
+      expect(dots(await readAll(log, VersionVector.from({ a: 9, b: 4 })))).toEqual([
+        'b:5',
+        'b:6',
+        'b:7',
+        'b:8',
+        'b:9',
+        'a:10',
+        'b:10',
+      ]);
+      expect(await log.verify()).toEqual({ entries: 12, ops: 12 });
+      await log.truncate(log.versionVector);
+      expect(await readAll(log, log.versionVector)).toEqual([]);
+      expect(log.baseVector.equals(log.versionVector)).toBe(true);
+      await log.appendLocal([write('after')]);
+      expect(dots(await readAll(log, VersionVector.from({ a: 10, b: 10 })))).toEqual(['a:11']);
+    });
+
+    it('recovers its vectors, LSNs and clock on reopen, monotonic even with the clock set back', async () => {
+      const store = await create();
+      let wall = Date.now();
+      const log = await openLog(store, { clock: { now: () => wall } });
+      await log.appendLocal([write('x'), write('y')]);
+      await log.append([remoteOp('b', 1)]);
+      await log.truncate(VersionVector.from({ a: 2 }));
+      const before = { vv: log.versionVector.toJSON(), base: log.baseVector.toJSON(), lsn: log.nextLsn };
+      const lastHlc = log.clock.highWater;
+      await log.close();
+      wall -= 3_600_000; // the wall clock steps back an hour across the restart
+      const again = await openLog(await reopen(store), { clock: { now: () => wall } });
+      expect({
+        vv: again.versionVector.toJSON(),
+        base: again.baseVector.toJSON(),
+        lsn: again.nextLsn,
+      }).toEqual(before);
+      const [next] = await again.appendLocal([write('z')]);
+      expect(next?.seq).toBe(3);
+      expect(next?.hlc).toBeGreaterThan(lastHlc);
+      expect(again.baseVector.toJSON()).toEqual({ a: 2 });
+      expect(await again.verify()).toEqual({ entries: 2, ops: 2 });
+    });
+
+    it('refuses a store that belongs to another node with STORE_WRONG_NODE', async () => {
+      const store = await create();
+      await (await openLog(store)).appendLocal([write('x')]);
+      await expect(OpLog.open({ store, nodeId: 'other' })).rejects.toMatchObject({
+        code: 'STORE_WRONG_NODE',
+      });
+      await expect(OpLog.open({ store, nodeId: 'bad id!' })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    });
+
+    it('refuses a store holding data that is not an op log with STORE_FORMAT', async () => {
+      const store = await create();
+      await store.commit([{ table: 'meta', key: 'something', value: new Uint8Array([1]) }]);
+      await expect(openLog(store)).rejects.toMatchObject({ code: 'STORE_FORMAT' });
+    });
+
+    it('reports a damaged meta record as STORE_CORRUPT', async () => {
+      const store = await create();
+      await (await openLog(store)).appendLocal([write('x')]);
+      await store.commit([{ table: 'meta', key: 'vv', value: new Uint8Array([0xc1]) }]);
+      await expect(openLog(store)).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+    });
+
+    it('commits concurrent appends together (group commit) and resolves each once durable', async () => {
+      const faulty = new FaultyStore(await create());
+      const log = await openLog(faulty);
+      const commitsBefore = faulty.commits;
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => log.appendLocal([write(`k${i}`)])),
+      );
+      expect(results.map(([op]) => op?.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      expect(faulty.commits - commitsBefore).toBeLessThanOrEqual(2);
+      expect(log.versionVector.get('a')).toBe(200);
+    });
+
+    it('never acknowledges a failed commit, refuses appends until reopened, and keeps what was durable', async () => {
+      const inner = await create();
+      const faulty = new FaultyStore(inner);
+      const log = await openLog(faulty);
+      await log.appendLocal([write('durable')]);
+      faulty.failNextCommits(1);
+      const failing = Promise.all([log.appendLocal([write('lost1')]), log.appendLocal([write('lost2')])]);
+      await expect(failing).rejects.toMatchObject({ code: 'STORE_WRITE_FAILED' });
+      await expect(log.appendLocal([write('later')])).rejects.toMatchObject({ code: 'LOG_FAILED' });
+      expect(log.versionVector.get('a')).toBe(1);
+      expect(log.failure?.code).toBe('STORE_WRITE_FAILED');
+      const again = await openLog(await reopen(inner));
+      expect(dots(await readAll(again))).toEqual(['a:1']);
+      expect((await again.appendLocal([write('next')]))[0]?.seq).toBe(2);
+    });
+
+    it('commits extra writes in the same transaction as the ops', async () => {
+      const store = await create();
+      const log = await openLog(store);
+      await log.appendLocal([write('x')], {
+        writes: [{ table: 'state', key: 'x', value: new Uint8Array([42]) }],
+      });
+      expect([...((await store.get('state', 'x')) as Uint8Array)]).toEqual([42]);
+      const faulty = new FaultyStore(store);
+      const failing = await openLog(faulty);
+      faulty.failNextCommits(1);
+      await expect(
+        failing.appendLocal([write('y')], {
+          writes: [{ table: 'state', key: 'y', value: new Uint8Array([1]) }],
+        }),
+      ).rejects.toMatchObject({ code: 'STORE_WRITE_FAILED' });
+      expect(await store.get('state', 'y')).toBeUndefined();
+    });
+
+    it('tells listeners about every durable entry, in order', async () => {
+      const log = await openLog(await create());
+      const seen: number[] = [];
+      const stop = log.onAppend((chunk) => seen.push(...chunk.ops.map((op) => op.seq)));
+      await Promise.all([log.appendLocal([write('x')]), log.appendLocal([write('y')])]);
+      await log.appendLocal([write('z')]);
+      stop();
+      await log.appendLocal([write('w')]);
+      expect(seen).toEqual([1, 2, 3]);
+    });
+
+    it('splits a large group into entries no larger than maxEntryBytes', async () => {
+      const log = await openLog(await create(), { maxEntryBytes: 4096 });
+      const big = 'x'.repeat(1000);
+      await log.appendLocal(Array.from({ length: 20 }, (_, i) => write(`k${i}`, big)));
+      const chunks: LogChunk[] = [];
+      for await (const chunk of log.readSince(VersionVector.EMPTY)) chunks.push(chunk);
+      expect(chunks.length).toBeGreaterThanOrEqual(5);
+      expect(chunks.flatMap((chunk) => chunk.ops).map((op) => op.seq)).toEqual(
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
+    });
+  });
+}

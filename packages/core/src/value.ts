@@ -1,0 +1,62 @@
+/**
+ * The plain data Driftless stores and sends: what msgpack can carry without extensions. Anything
+ * else (Date, Map, Set, class instances, typed arrays other than Uint8Array) is refused at the codec.
+ */
+
+/** A plain value: JSON plus byte strings. */
+export type Value = null | boolean | number | string | Uint8Array | readonly Value[] | ValueMap;
+
+/** A map from field names to plain values. */
+export interface ValueMap {
+  readonly [field: string]: Value;
+}
+
+/** True when `value` is a ValueMap (a plain object, not an array or byte string). */
+export function isValueMap(value: Value | undefined): value is ValueMap {
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array)
+  );
+}
+
+/** The deepest nesting a stored value may have: decoding allows 64 levels, the envelope takes a few. */
+export const MAX_VALUE_DEPTH = 48;
+
+/**
+ * Checks that `value` is plain data no deeper than `maxDepth`, and returns an upper bound of its
+ * encoded size in bytes; returns -1 when it is not plain data (a Date, Map, class instance,
+ * undefined, NaN as a key, a cycle, …) or nests too deep.
+ */
+export function measureValue(value: unknown, maxDepth = MAX_VALUE_DEPTH): number {
+  switch (typeof value) {
+    case 'boolean':
+      return 1;
+    case 'number':
+      return 9;
+    case 'string':
+      return value.length * 3 + 5;
+    case 'object': {
+      if (value === null) return 1;
+      if (maxDepth <= 0) return -1;
+      if (value instanceof Uint8Array) return value.byteLength + 5;
+      let size = 5;
+      if (Array.isArray(value)) {
+        for (const item of value) {
+          const itemSize = measureValue(item, maxDepth - 1);
+          if (itemSize < 0) return -1;
+          size += itemSize;
+        }
+        return size;
+      }
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) return -1;
+      for (const field of Object.keys(value)) {
+        const fieldSize = measureValue((value as Record<string, unknown>)[field], maxDepth - 1);
+        if (fieldSize < 0) return -1;
+        size += field.length * 3 + 5 + fieldSize;
+      }
+      return size;
+    }
+    default:
+      return -1;
+  }
+}

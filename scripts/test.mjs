@@ -1,0 +1,39 @@
+// The whole suite: lint, type check, then every vitest project. Prints `N passed, N failed` from
+// vitest's JSON report as its last line (CI reads that line), and exits non-zero on any failure.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const report = join(root, '.vitest-report.json');
+
+function run(step, command, args) {
+  console.log(`\n== ${step}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+  return result.status === 0;
+}
+
+if (!run('lint (biome)', bin('biome'), ['ci', '.'])) fail('lint failed');
+if (!run('type check (tsc -b)', bin('tsc'), ['-b'])) fail('type check failed');
+
+rmSync(report, { force: true });
+const passedRun = run('tests (vitest)', bin('vitest'), [
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${report}`,
+  ...process.argv.slice(2),
+]);
+if (!existsSync(report)) fail('vitest wrote no report');
+const summary = JSON.parse(readFileSync(report, 'utf8'));
+const passed = summary.numPassedTests;
+const failed = summary.numFailedTests + (summary.numFailedTestSuites ?? 0);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(passedRun && failed === 0 && summary.numTotalTests > 0 ? 0 : 1);
+
+function fail(reason) {
+  console.log(`\n${reason}`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
