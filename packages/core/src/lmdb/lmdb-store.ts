@@ -102,10 +102,11 @@ export class LmdbStore implements Store {
         }
       });
     } catch (error) {
+      const cause = await commitFailureCause(error);
       throw new StorageError(
         'STORE_WRITE_FAILED',
-        `a commit to ${this.path} failed and was not acknowledged: ${(error as Error).message}`,
-        { cause: error },
+        `a commit to ${this.path} failed and was not acknowledged: ${(cause as Error)?.message ?? String(cause)}`,
+        { cause },
       );
     }
   }
@@ -171,6 +172,22 @@ export class LmdbStore implements Store {
   #assertOpen(): void {
     if (this.#closed)
       throw new StorageError('STORE_CLOSED', `the store at ${this.path} is closed; open it again`);
+  }
+}
+
+/**
+ * lmdb-js rejects a failed commit with a generic error whose `commitError` is a second promise
+ * holding the real cause (ENOSPC, EIO, …); left unhandled, that promise becomes an unhandled
+ * rejection. Consume it and return the real cause.
+ */
+async function commitFailureCause(error: unknown): Promise<unknown> {
+  const detail = (error as { commitError?: unknown } | undefined)?.commitError;
+  if (!(detail instanceof Promise)) return error;
+  try {
+    await detail;
+    return error;
+  } catch (cause) {
+    return cause;
   }
 }
 
