@@ -69,13 +69,8 @@ describe('durability of acknowledged appends (LMDB)', () => {
     expect(trace(pages, sync, ack, meta).prematureAcks).toHaveLength(1);
     expect(trace(pages, meta, ack).prematureAcks).toHaveLength(1);
     expect(
-      trace(
-        '2 fdatasync(8<' + file + '> <unfinished ...>',
-        pages,
-        ack,
-        '2 <... fdatasync resumed>) = 0',
-        meta,
-      ).prematureAcks,
+      trace(`2 fdatasync(8<${file}> <unfinished ...>`, pages, ack, '2 <... fdatasync resumed>) = 0', meta)
+        .prematureAcks,
     ).toHaveLength(1);
   });
 

@@ -14,7 +14,7 @@ import type { Value } from './value.js';
  *
  * A run holds consecutive seqs of one origin, so seqs are implicit; each op's timestamp is the
  * previous one's plus a small non-negative delta; collection names are stored once per batch.
- * An op costs its key and mutation plus about 4 bytes of envelope.
+ * An op costs its key and mutation plus a few bytes: 3 with a short key (delta, index, key header).
  */
 export const OPS_FORMAT = 1;
 const CELLS_PER_OP = 4;
