@@ -18,6 +18,10 @@ export const ERROR_CODES = [
   'OP_GAP',
   'LOG_TRUNCATED',
   'LOG_FAILED',
+  // conflict resolution
+  'MUTATION_INVALID',
+  'TYPE_CONFLICT',
+  'SNAPSHOT_INVALID',
   // stores
   'STORE_CLOSED',
   'STORE_CORRUPT',

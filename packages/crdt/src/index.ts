@@ -1,0 +1,23 @@
+/**
+ * @driftless/crdt: a replica's state as collections of keys, each value a CRDT, changed only by
+ * ops from @driftless/core. Pure: no I/O and no Node built-ins, so it runs in browsers.
+ */
+export type { ConflictCounts, ConflictEvent } from './conflicts.js';
+export type { CollectionMode, Intent } from './intent.js';
+export {
+  type CounterTotals,
+  decodeMutation,
+  encodeMutation,
+  type Mutation,
+  type MutationKind,
+} from './mutation.js';
+export {
+  type Change,
+  type ListOptions,
+  type ListPage,
+  type ReadResult,
+  ReplicaState,
+} from './replica-state.js';
+export { SNAPSHOT_FORMAT } from './snapshot.js';
+export { compareStamps, type Stamp } from './stamp.js';
+export type { ConflictKind, TypeName } from './types/crdt-type.js';

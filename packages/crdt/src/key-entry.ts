@@ -1,0 +1,185 @@
+import { encode, type Value, type VersionVector } from '@driftless/core';
+import type { Mutation } from './mutation.js';
+import { compareStamps, type Stamp } from './stamp.js';
+import type { ConflictSink, CrdtType, DeleteIntent, TypeName } from './types/crdt-type.js';
+import { TYPES } from './types/registry.js';
+
+/** Everything a delete leaves behind on a key: the latest delete's stamp and the counter totals deleted. */
+export interface Tombstone {
+  readonly stamp: Stamp;
+  readonly counterSeen: ReadonlyMap<string, { up: number; down: number }>;
+}
+
+/**
+ * One key's state. Its visible type is the type of its latest value-carrying op (greatest
+ * stamp), so every replica picks the same one whatever the order of arrival. States of other
+ * types stay (hidden) so no write is lost and the choice can move back. Deletes apply to every
+ * type's state and are remembered as a tombstone, so a state created later starts deleted.
+ */
+export class KeyEntry {
+  type: TypeName;
+  /** The stamp of the latest value-carrying op; undefined while only deletes have touched the key. */
+  winner: Stamp | undefined;
+  state: unknown;
+  hidden: Map<TypeName, unknown> | undefined;
+  tombstone: Tombstone | undefined;
+
+  constructor(type: TypeName, winner: Stamp | undefined, state: unknown) {
+    this.type = type;
+    this.winner = winner;
+    this.state = state;
+  }
+
+  /** A new entry for a key, visible as `type` until a value op decides otherwise. */
+  static create(type: TypeName): KeyEntry {
+    return new KeyEntry(type, undefined, typeOf(type).create());
+  }
+
+  /** The state of `type` if the key has one, without creating it. */
+  peek(type: TypeName): unknown {
+    return type === this.type ? this.state : this.hidden?.get(type);
+  }
+
+  /** True when `type`'s state holds nothing beyond what the tombstone alone would give it. */
+  isBlank(type: TypeName): boolean {
+    const state = this.peek(type);
+    if (state === undefined) return true;
+    const crdt = typeOf(type);
+    const blank = crdt.create();
+    if (this.tombstone) crdt.delete(blank, intentOf(this.tombstone));
+    return sameEncoding(crdt.encode(state), crdt.encode(blank));
+  }
+
+  /** The state of `type`, created (with the tombstone applied) when the key has none yet. */
+  stateOf(type: TypeName): unknown {
+    if (type === this.type) return this.state;
+    let state = this.hidden?.get(type);
+    if (state === undefined) {
+      state = typeOf(type).create();
+      if (this.tombstone) typeOf(type).delete(state, intentOf(this.tombstone));
+      this.hidden ??= new Map();
+      this.hidden.set(type, state);
+    }
+    return state;
+  }
+
+  /**
+   * Applies a value op of `type`. Returns whether anything changed; reports a type conflict when
+   * the op's type differs from the visible one.
+   */
+  applyValue(type: TypeName, stamp: Stamp, mutation: Mutation, conflict: ConflictSink): boolean {
+    const state = this.stateOf(type);
+    const newer = this.winner === undefined || compareStamps(stamp, this.winner) > 0;
+    if (type !== this.type) {
+      if (this.winner !== undefined)
+        conflict('type', newer ? stamp : this.winner, newer ? this.winner : stamp);
+      if (newer) this.#show(type, state);
+    }
+    if (newer) this.winner = stamp;
+    return typeOf(type).apply(state, stamp, mutation, conflict);
+  }
+
+  /** Applies a delete to every type's state and folds it into the tombstone. */
+  applyDelete(intent: DeleteIntent): boolean {
+    this.#remember(intent);
+    let changed = typeOf(this.type).delete(this.state, intent);
+    if (this.hidden)
+      for (const [type, state] of this.hidden) changed = typeOf(type).delete(state, intent) || changed;
+    return changed;
+  }
+
+  /** What a reader sees, or undefined when the key reads as absent. */
+  read(): Value | undefined {
+    return typeOf(this.type).read(this.state);
+  }
+
+  /** The join of this entry with another replica's entry for the same key. */
+  merge(other: KeyEntry, seenHere: VersionVector, seenThere: VersionVector): KeyEntry {
+    const types = new Set<TypeName>([
+      this.type,
+      other.type,
+      ...(this.hidden?.keys() ?? []),
+      ...(other.hidden?.keys() ?? []),
+    ]);
+    const winnerHere =
+      other.winner === undefined ||
+      (this.winner !== undefined && compareStamps(this.winner, other.winner) >= 0);
+    const merged = new KeyEntry(
+      winnerHere ? this.type : other.type,
+      winnerHere ? this.winner : other.winner,
+      undefined,
+    );
+    merged.tombstone = joinTombstones(this.tombstone, other.tombstone);
+    for (const type of types) {
+      const crdt = typeOf(type);
+      const state = crdt.merge(this.#stateForMerge(type), other.#stateForMerge(type), seenHere, seenThere);
+      if (merged.tombstone) crdt.delete(state, intentOf(merged.tombstone));
+      if (type === merged.type) {
+        merged.state = state;
+      } else {
+        merged.hidden ??= new Map();
+        merged.hidden.set(type, state);
+      }
+    }
+    return merged;
+  }
+
+  #stateForMerge(type: TypeName): unknown {
+    if (type === this.type) return this.state;
+    const state = this.hidden?.get(type);
+    if (state !== undefined) return state;
+    const fresh = typeOf(type).create();
+    if (this.tombstone) typeOf(type).delete(fresh, intentOf(this.tombstone));
+    return fresh;
+  }
+
+  #show(type: TypeName, state: unknown): void {
+    this.hidden ??= new Map();
+    this.hidden.set(this.type, this.state);
+    this.hidden.delete(type);
+    if (this.hidden.size === 0) this.hidden = undefined;
+    this.type = type;
+    this.state = state;
+  }
+
+  #remember(intent: DeleteIntent): void {
+    const latest: Tombstone = {
+      stamp: intent.stamp,
+      counterSeen: new Map(intent.counterSeen.map(({ origin, up, down }) => [origin, { up, down }])),
+    };
+    this.tombstone = joinTombstones(this.tombstone, latest);
+  }
+}
+
+function sameEncoding(a: Value, b: Value): boolean {
+  const x = encode(a);
+  const y = encode(b);
+  return x.length === y.length && x.every((byte, i) => byte === y[i]);
+}
+
+/** The type implementation; throws for a type this version does not implement. */
+export function typeOf(type: TypeName): CrdtType<unknown> {
+  const crdt = TYPES[type];
+  if (!crdt) throw new Error(`unexpected type ${type}`);
+  return crdt;
+}
+
+function intentOf(tombstone: Tombstone): DeleteIntent {
+  return {
+    stamp: tombstone.stamp,
+    seen: [],
+    counterSeen: [...tombstone.counterSeen].map(([origin, { up, down }]) => ({ origin, up, down })),
+  };
+}
+
+/** The join of two tombstones: the later stamp, and per origin the larger deleted totals. */
+export function joinTombstones(a: Tombstone | undefined, b: Tombstone | undefined): Tombstone | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  const counterSeen = new Map(a.counterSeen);
+  for (const [origin, { up, down }] of b.counterSeen) {
+    const x = counterSeen.get(origin);
+    counterSeen.set(origin, x ? { up: Math.max(x.up, up), down: Math.max(x.down, down) } : { up, down });
+  }
+  return { stamp: compareStamps(a.stamp, b.stamp) >= 0 ? a.stamp : b.stamp, counterSeen };
+}

@@ -1,0 +1,317 @@
+import {
+  compareUtf8,
+  type Dot,
+  DriftlessError,
+  encode,
+  isCollectionName,
+  isKey,
+  type Op,
+  OpLogError,
+  type Value,
+  VersionVector,
+  type Write,
+} from '@driftless/core';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { type ConflictCounts, type ConflictEvent, zeroCounts } from './conflicts.js';
+import { type CollectionMode, type Intent, validateIntent } from './intent.js';
+import { KeyEntry } from './key-entry.js';
+import { decodeMutation, encodeMutation, type Mutation, type MutationKind } from './mutation.js';
+import { type Collections, decodeSnapshot, encodeCollections, encodeSnapshot } from './snapshot.js';
+import { stampOf } from './stamp.js';
+import { type CounterState, observedTotals } from './types/counter.js';
+import type { ConflictKind, TypeName } from './types/crdt-type.js';
+import { elementDots, type OrSetState } from './types/or-set.js';
+import { TYPE_OF_KIND, TYPES } from './types/registry.js';
+
+/** What a read returns: the key's type and value; a multi-value register also lists its siblings. */
+export interface ReadResult {
+  readonly type: TypeName;
+  /** The value; for a multi-value register, the value when there is exactly one sibling. */
+  readonly value: Value | undefined;
+  readonly siblings?: readonly { readonly value: Value; readonly origin: string; readonly hlc: number }[];
+}
+
+/** What applying an op did, for change feeds. */
+export interface Change {
+  readonly collection: string;
+  readonly key: string;
+  readonly op: Op;
+  /** The mutation kind, or 'rejected' for an op whose mutation is invalid here (applied as a no-op). */
+  readonly kind: MutationKind | 'rejected';
+  /** Whether the key's state changed. */
+  readonly changed: boolean;
+}
+
+/** One page of a listing. */
+export interface ListPage {
+  readonly items: readonly ({ readonly key: string } & ReadResult)[];
+  /** Pass as `cursor` to read the next page; absent on the last page. */
+  readonly cursor?: string;
+}
+
+/** Options of a listing: keys starting with `prefix`, after `cursor`, at most `limit`. */
+export interface ListOptions {
+  readonly prefix?: string;
+  readonly limit?: number;
+  readonly cursor?: string;
+}
+
+/**
+ * A replica's state: collections of keys, each value a CRDT, changed only by ops. Pure: no I/O,
+ * no clocks, no Node built-ins. Ops of each origin must be applied in seq order, and causally
+ * (the sync layer delivers them so); applying an op twice is a no-op.
+ */
+export class ReplicaState {
+  #collections: Collections = new Map();
+  #vector = new Map<string, number>();
+  #sortedKeys = new Map<string, string[]>();
+  readonly #modes = new Map<string, CollectionMode>();
+  readonly #conflicts = new Map<string, ConflictCounts>();
+  readonly #listeners = new Set<(event: ConflictEvent) => void>();
+  #rejected = 0;
+
+  /** The ops applied, as a version vector. */
+  get versionVector(): VersionVector {
+    return VersionVector.from(this.#vector);
+  }
+
+  /** Ops whose mutation was invalid and were applied as no-ops. */
+  get rejectedOps(): number {
+    return this.#rejected;
+  }
+
+  /** Sets how `set` resolves in a collection (default 'lww'); local configuration, not replicated. */
+  setCollectionMode(collection: string, mode: CollectionMode): void {
+    if (!isCollectionName(collection))
+      throw new DriftlessError('INVALID_ARGUMENT', `invalid collection ${collection}`);
+    if (mode !== 'lww' && mode !== 'mv') {
+      throw new DriftlessError(
+        'INVALID_ARGUMENT',
+        `unknown collection mode ${JSON.stringify(mode)}: use lww or mv`,
+      );
+    }
+    this.#modes.set(collection, mode);
+  }
+
+  /** How `set` resolves in a collection. */
+  collectionMode(collection: string): CollectionMode {
+    return this.#modes.get(collection) ?? 'lww';
+  }
+
+  /**
+   * Turns a caller's intent into a write for the op log, with what this replica has seen of the
+   * key. Throws TYPE_CONFLICT when the key holds a value of another type, INVALID_ARGUMENT for a
+   * malformed intent.
+   */
+  prepare(collection: string, key: string, intent: Intent): Write {
+    if (!isCollectionName(collection))
+      throw new DriftlessError('INVALID_ARGUMENT', `invalid collection ${collection}`);
+    if (!isKey(key))
+      throw new DriftlessError('INVALID_ARGUMENT', 'a key must be a non-empty string of ≤ 1024 characters');
+    validateIntent(intent);
+    const entry = this.#collections.get(collection)?.get(key);
+    const mutation = this.#mutationFor(collection, intent, entry);
+    if (mutation.kind !== 'del' && entry && entry.read() !== undefined) {
+      const type = TYPE_OF_KIND[mutation.kind];
+      if (type !== entry.type) {
+        throw new DriftlessError(
+          'TYPE_CONFLICT',
+          `${collection}/${key} holds a ${entry.type}, so a ${intent.kind} cannot apply to it: delete the key first, or use a ${entry.type} write`,
+        );
+      }
+    }
+    return { collection, key, mutation: encodeMutation(mutation) };
+  }
+
+  /** Applies an op; returns what changed, or undefined when the op was applied before. */
+  apply(op: Op): Change | undefined {
+    const applied = this.#vector.get(op.origin) ?? 0;
+    if (op.seq <= applied) return undefined;
+    if (op.seq !== applied + 1) {
+      throw new OpLogError('OP_GAP', `${op.origin}:${op.seq} arrived before ${op.origin}:${applied + 1}`);
+    }
+    let mutation: Mutation;
+    try {
+      mutation = decodeMutation(op.mutation);
+      if (mutation.kind !== 'del' && TYPES[TYPE_OF_KIND[mutation.kind]] === undefined) {
+        throw new DriftlessError('MUTATION_INVALID', `${mutation.kind} is not supported by this version`);
+      }
+    } catch (error) {
+      if (!(error instanceof DriftlessError)) throw error;
+      this.#vector.set(op.origin, op.seq);
+      this.#rejected++;
+      return { collection: op.collection, key: op.key, op, kind: 'rejected', changed: false };
+    }
+    const entry = this.#entry(op.collection, op.key, mutation);
+    const stamp = stampOf(op);
+    const conflict = (kind: ConflictKind, winner = stamp, loser = stamp) =>
+      this.#report({ collection: op.collection, key: op.key, kind, winner, loser });
+    const changed =
+      mutation.kind === 'del'
+        ? entry.applyDelete({ stamp, seen: mutation.seen, counterSeen: mutation.counterSeen })
+        : entry.applyValue(TYPE_OF_KIND[mutation.kind], stamp, mutation, conflict);
+    this.#vector.set(op.origin, op.seq);
+    return { collection: op.collection, key: op.key, op, kind: mutation.kind, changed };
+  }
+
+  /** The key's type and value, or undefined when it reads as absent. */
+  get(collection: string, key: string): ReadResult | undefined {
+    const entry = this.#collections.get(collection)?.get(key);
+    return entry ? readEntry(entry) : undefined;
+  }
+
+  /** Keys of a collection in key order (UTF-8 byte order), skipping absent ones. */
+  list(collection: string, options: ListOptions = {}): ListPage {
+    const { prefix = '', cursor, limit = 100 } = options;
+    const entries = this.#collections.get(collection);
+    if (!entries) return { items: [] };
+    const keys = this.#keysOf(collection, entries);
+    let index = lowerBound(keys, cursor ?? prefix);
+    if (cursor !== undefined && keys[index] === cursor) index++;
+    const items: ({ key: string } & ReadResult)[] = [];
+    for (; index < keys.length && items.length < limit; index++) {
+      const key = keys[index] as string;
+      if (!key.startsWith(prefix)) break;
+      const read = readEntry(entries.get(key) as KeyEntry);
+      if (read) items.push({ key, ...read });
+    }
+    const more = index < keys.length && (keys[index] as string).startsWith(prefix);
+    const last = items[items.length - 1];
+    return more && last ? { items, cursor: last.key } : { items };
+  }
+
+  /** Calls `listener` with every conflict resolved from now on. Returns the unsubscribe function. */
+  onConflict(listener: (event: ConflictEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Conflicts resolved so far, per collection. */
+  conflictCounts(): ReadonlyMap<string, Readonly<ConflictCounts>> {
+    return this.#conflicts;
+  }
+
+  /** The whole state in a compact binary form. */
+  snapshot(): Uint8Array {
+    return encodeSnapshot(this.versionVector, this.#collections);
+  }
+
+  /** A replica state from a snapshot; throws SNAPSHOT_INVALID for anything else. */
+  static restore(bytes: Uint8Array): ReplicaState {
+    const { vector, collections } = decodeSnapshot(bytes);
+    const state = new ReplicaState();
+    state.#collections = collections;
+    state.#vector = new Map(vector.entries());
+    return state;
+  }
+
+  /** Joins another replica's state (a snapshot) into this one. */
+  merge(snapshot: Uint8Array): void {
+    const other = decodeSnapshot(snapshot);
+    const seenHere = this.versionVector;
+    for (const [name, theirs] of other.collections) {
+      const ours = this.#collections.get(name) ?? new Map<string, KeyEntry>();
+      this.#collections.set(name, ours);
+      // A key one side lacks merges with a fresh empty entry (merges may reuse their arguments).
+      for (const [key, entry] of theirs) {
+        ours.set(key, (ours.get(key) ?? KeyEntry.create('register')).merge(entry, seenHere, other.vector));
+      }
+      for (const [key, entry] of ours) {
+        if (!theirs.has(key)) ours.set(key, entry.merge(KeyEntry.create('register'), seenHere, other.vector));
+      }
+      this.#sortedKeys.delete(name);
+    }
+    for (const [origin, seq] of other.vector.entries()) {
+      if (seq > (this.#vector.get(origin) ?? 0)) this.#vector.set(origin, seq);
+    }
+  }
+
+  /** A hash (hex SHA-256) of the canonical state: equal for replicas that applied the same ops. */
+  digest(): string {
+    return bytesToHex(sha256(encode(encodeCollections(this.#collections))));
+  }
+
+  #mutationFor(collection: string, intent: Intent, entry: KeyEntry | undefined): Mutation {
+    const peek = (type: TypeName) => entry?.peek(type);
+    const dots = (type: TypeName): Dot[] => {
+      const state = peek(type);
+      return state === undefined ? [] : (TYPES[type]?.liveDots(state) ?? []);
+    };
+    switch (intent.kind) {
+      case 'set':
+        return this.collectionMode(collection) === 'mv'
+          ? { kind: 'mvset', value: intent.value, seen: dots('mv') }
+          : { kind: 'set', value: intent.value, seen: dots('register') };
+      case 'patch':
+        return { kind: 'patch', patch: intent.patch, seen: dots('document') };
+      case 'incr':
+        return { kind: 'incr', delta: intent.delta };
+      case 'add':
+      case 'remove': {
+        const set = peek('set') as OrSetState | undefined;
+        const seen = set ? elementDots(set, intent.element) : [];
+        return { kind: intent.kind, element: intent.element, seen };
+      }
+      case 'del': {
+        const seen = [...dots('mv'), ...dots('set')];
+        const counter = peek('counter') as CounterState | undefined;
+        const counterSeen = counter ? observedTotals(counter) : [];
+        return { kind: 'del', seen, counterSeen };
+      }
+    }
+  }
+
+  #entry(collection: string, key: string, mutation: Mutation): KeyEntry {
+    let entries = this.#collections.get(collection);
+    if (!entries) {
+      entries = new Map();
+      this.#collections.set(collection, entries);
+    }
+    let entry = entries.get(key);
+    if (!entry) {
+      entry = KeyEntry.create(mutation.kind === 'del' ? 'register' : TYPE_OF_KIND[mutation.kind]);
+      entries.set(key, entry);
+      this.#sortedKeys.delete(collection);
+    }
+    return entry;
+  }
+
+  #keysOf(collection: string, entries: Map<string, KeyEntry>): string[] {
+    let keys = this.#sortedKeys.get(collection);
+    if (!keys) {
+      keys = [...entries.keys()].sort(compareUtf8);
+      this.#sortedKeys.set(collection, keys);
+    }
+    return keys;
+  }
+
+  #report(event: ConflictEvent): void {
+    let counts = this.#conflicts.get(event.collection);
+    if (!counts) {
+      counts = zeroCounts();
+      this.#conflicts.set(event.collection, counts);
+    }
+    counts[event.kind]++;
+    for (const listener of this.#listeners) listener(event);
+  }
+}
+
+function readEntry(entry: KeyEntry): ReadResult | undefined {
+  const value = entry.read();
+  if (value === undefined) return undefined;
+  if (entry.type !== 'mv') return { type: entry.type, value };
+  const siblings = value as unknown as { value: Value; origin: string; hlc: number }[];
+  return { type: 'mv', value: siblings.length === 1 ? siblings[0]?.value : undefined, siblings };
+}
+
+function lowerBound(keys: readonly string[], key: string): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compareUtf8(keys[mid] as string, key) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
