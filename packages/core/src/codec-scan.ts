@@ -36,6 +36,18 @@ function unsupported(token: number): never {
   );
 }
 
+const PROTO = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f]; // "__proto__"
+
+/** True when the string whose token is at `pos - 1` reads "__proto__" (fixstr or str8 forms). */
+function isProtoKey(bytes: Uint8Array, token: number, pos: number): boolean {
+  let start = pos;
+  if (token === 0xd9 && bytes[pos] === PROTO.length) start = pos + 1;
+  else if (token !== 0xa0 + PROTO.length) return false;
+  if (start + PROTO.length > bytes.length) return false;
+  for (let i = 0; i < PROTO.length; i++) if (bytes[start + i] !== PROTO[i]) return false;
+  return true;
+}
+
 /** Throws ProtocolError unless `bytes` is exactly one plain msgpack value within `limits`. */
 export function scanFrame(bytes: Uint8Array, limits: DecodeLimits): void {
   const end = bytes.length;
@@ -76,6 +88,7 @@ export function scanFrame(bytes: Uint8Array, limits: DecodeLimits): void {
     const mustBeKey = isMap[depth] === true && left % 2 === 0;
     const isString = (token >= 0xa0 && token <= 0xbf) || token === 0xd9 || token === 0xda || token === 0xdb;
     if (mustBeKey && !isString) malformed('map keys must be strings');
+    if (mustBeKey && isProtoKey(bytes, token, pos)) malformed('a map key may not be "__proto__"');
 
     if (token <= 0x7f || token >= 0xe0) continue; // fixints
     if (token <= 0x9f) {

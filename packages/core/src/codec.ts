@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanFrame } from './codec-scan.js';
 import { DriftlessError, ProtocolError } from './errors.js';
-import type { Value } from './value.js';
+import { measureValue, type Value } from './value.js';
 
 /**
  * The one msgpack configuration of the project. Encoding writes plain msgpack only (no records,
@@ -23,6 +23,12 @@ const packr = new Packr({
 
 /** Encodes a plain value as msgpack. */
 export function encode(value: Value): Uint8Array {
+  if (measureValue(value, DEFAULT_DECODE_LIMITS.maxDepth) < 0) {
+    throw new DriftlessError(
+      'INVALID_ARGUMENT',
+      'value cannot be encoded: only plain data (null, booleans, numbers, well-formed strings, Uint8Array, arrays, plain objects without a "__proto__" field) within the depth limit',
+    );
+  }
   try {
     return packr.pack(value);
   } catch (error) {

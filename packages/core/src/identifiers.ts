@@ -1,4 +1,5 @@
 import { DriftlessError } from './errors.js';
+import { isWellFormed } from './value.js';
 
 /**
  * Names Driftless puts in keys and on the wire. Node ids (origins) and collection names are
@@ -7,8 +8,11 @@ import { DriftlessError } from './errors.js';
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const COLLECTION = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-/** Keys are any non-empty string up to this many UTF-16 code units. */
-export const MAX_KEY_LENGTH = 1024;
+/**
+ * Keys are any non-empty string up to this many UTF-16 code units: with a collection name, a key
+ * still fits a store key (≤ 1,978 UTF-8 bytes, LMDB's limit).
+ */
+export const MAX_KEY_LENGTH = 512;
 
 /** True when `id` is a valid node id (also the origin of every op the node writes). */
 export function isNodeId(id: unknown): id is string {
@@ -22,7 +26,7 @@ export function isCollectionName(name: unknown): name is string {
 
 /** True when `key` is a valid key inside a collection. */
 export function isKey(key: unknown): key is string {
-  return typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH;
+  return typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH && isWellFormed(key);
 }
 
 /** Throws INVALID_ARGUMENT unless `id` is a valid node id. */

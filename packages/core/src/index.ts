@@ -48,5 +48,13 @@ export {
   type StoreKey,
   type StoreWrite,
 } from './store.js';
-export { isValueMap, MAX_VALUE_DEPTH, measureValue, type Value, type ValueMap } from './value.js';
+export {
+  FORBIDDEN_FIELD,
+  isValueMap,
+  isWellFormed,
+  MAX_VALUE_DEPTH,
+  measureValue,
+  type Value,
+  type ValueMap,
+} from './value.js';
 export { type Ordering, type SeqRange, VersionVector } from './version-vector.js';

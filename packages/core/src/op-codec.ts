@@ -84,7 +84,7 @@ export function decodeOps(bytes: Uint8Array, limits?: DecodeLimits): Op[] {
       typeof firstSeq !== 'number' ||
       !Number.isSafeInteger(firstSeq) ||
       firstSeq < 1 ||
-      !Number.isSafeInteger(firstSeq + count)
+      !Number.isSafeInteger(firstSeq + count - 1)
     ) {
       malformed(`run ${r - 2} has an invalid first seq`);
     }

@@ -42,8 +42,13 @@ export interface LogChunk {
 
 /** Options of an append. */
 export interface AppendOptions {
-  /** More writes to commit in the same transaction (the materialised state of the ops, say). */
-  readonly writes?: readonly StoreWrite[];
+  /**
+   * More writes to commit in the same transaction as the ops: a list, or a function called
+   * synchronously with the ops this call appends (after their seqs and timestamps are set and
+   * duplicates are dropped, before anything is committed), for writes that depend on them, such as
+   * the state they produce.
+   */
+  readonly writes?: readonly StoreWrite[] | ((ops: readonly Op[]) => readonly StoreWrite[]);
 }
 
 /** What a truncation removed. */
@@ -146,9 +151,10 @@ export class OpLog {
         mutation,
       }),
     );
-    if (ops.length === 0 && !options.writes?.length) return ops;
+    const extra = extraWrites(options, ops);
     if (ops.length > 0) this.#admitted.set(this.nodeId, seq);
-    await this.#enqueue(ops, options.writes ?? []);
+    if (ops.length === 0 && extra.length === 0) return ops;
+    await this.#enqueue(ops, extra);
     return ops;
   }
 
@@ -160,9 +166,11 @@ export class OpLog {
    */
   async append(ops: readonly Op[], options: AppendOptions = {}): Promise<Op[]> {
     this.#assertWritable();
-    const accepted = this.#admit(ops);
-    if (accepted.length === 0 && !options.writes?.length) return accepted;
-    await this.#enqueue(accepted, options.writes ?? []);
+    const { accepted, reserve } = this.#admit(ops);
+    const extra = extraWrites(options, accepted);
+    reserve();
+    if (accepted.length === 0 && extra.length === 0) return accepted;
+    await this.#enqueue(accepted, extra);
     return accepted;
   }
 
@@ -263,7 +271,8 @@ export class OpLog {
     await this.#lane.catch(() => undefined);
   }
 
-  #admit(ops: readonly Op[]): Op[] {
+  /** Checks ops and picks the new ones; `reserve` then marks them as coming, so they are not admitted twice. */
+  #admit(ops: readonly Op[]): { accepted: Op[]; reserve: () => void } {
     const reserved = new Map<string, number>();
     const accepted: Op[] = [];
     for (const op of ops) {
@@ -280,8 +289,10 @@ export class OpLog {
       accepted.push(op);
     }
     for (const op of accepted) if (op.origin !== this.nodeId) this.clock.observe(op.hlc);
-    for (const [origin, seq] of reserved) this.#admitted.set(origin, seq);
-    return accepted;
+    const reserve = (): void => {
+      for (const [origin, seq] of reserved) this.#admitted.set(origin, seq);
+    };
+    return { accepted, reserve };
   }
 
   #enqueue(ops: readonly Op[], writes: readonly StoreWrite[]): Promise<void> {
@@ -496,6 +507,11 @@ async function recover(store: Store, nodeId: string): Promise<LogState> {
   }
   if (!vector.dominates(base)) throwCorrupt('base vector (ahead of the version vector)');
   return { vector, base, highWater, nextLsn };
+}
+
+function extraWrites(options: AppendOptions, ops: readonly Op[]): readonly StoreWrite[] {
+  const { writes } = options;
+  return typeof writes === 'function' ? writes(ops) : (writes ?? []);
 }
 
 function decodeEntry(bytes: Uint8Array, lsn: number): Op[] {

@@ -18,7 +18,10 @@ export function validateWrite(write: Write): void {
     );
   }
   if (!isKey(write.key)) {
-    throw new OpLogError('OP_INVALID', 'invalid key: use a non-empty string of at most 1024 characters');
+    throw new OpLogError(
+      'OP_INVALID',
+      'invalid key: use a non-empty, well-formed string of at most 512 characters',
+    );
   }
   const size = measureValue(write.mutation);
   if (size < 0) {

@@ -79,12 +79,19 @@ export function validateTable(table: unknown): asserts table is string {
   }
 }
 
-/** Throws STORE_INVALID_WRITE unless `key` is a finite number or a non-empty string of ≤ 1,000 bytes. */
+/** The longest string key a store must accept, in UTF-8 bytes (LMDB's limit in lmdb-js). */
+export const MAX_STORE_KEY_BYTES = 1978;
+const utf8 = new TextEncoder();
+
+/** Throws STORE_INVALID_WRITE unless `key` is a finite number or a non-empty string of ≤ 1,978 UTF-8 bytes. */
 export function validateKey(key: unknown): asserts key is StoreKey {
   const ok =
     (typeof key === 'number' && Number.isFinite(key)) ||
-    (typeof key === 'string' && key.length > 0 && key.length <= 1000 / 3);
-  if (!ok) throw new StorageError('STORE_INVALID_WRITE', `invalid store key ${JSON.stringify(key)}`);
+    (typeof key === 'string' &&
+      key.length > 0 &&
+      (key.length * 3 <= MAX_STORE_KEY_BYTES || utf8.encode(key).length <= MAX_STORE_KEY_BYTES));
+  if (!ok)
+    throw new StorageError('STORE_INVALID_WRITE', `invalid store key ${JSON.stringify(key)?.slice(0, 80)}`);
 }
 
 /** Orders store keys: numbers before strings, numbers numerically, strings by UTF-8 bytes. */

@@ -18,13 +18,30 @@ export function isValueMap(value: Value | undefined): value is ValueMap {
   );
 }
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * True when `text` is well-formed UTF-16 (no lone surrogate). msgpack carries strings as UTF-8,
+ * where a lone surrogate becomes U+FFFD: such a string would change on its way to a peer.
+ */
+export function isWellFormed(text: string): boolean {
+  return !SURROGATE.test(text) || !LONE_SURROGATE.test(text);
+}
+
+/**
+ * A field name that no map may hold: `__proto__` is an accessor on plain objects, so an object
+ * built from decoded msgpack would not hold it as data on every replica alike.
+ */
+export const FORBIDDEN_FIELD = '__proto__';
+
 /** The deepest nesting a stored value may have: decoding allows 64 levels, the envelope takes a few. */
 export const MAX_VALUE_DEPTH = 48;
 
 /**
  * Checks that `value` is plain data no deeper than `maxDepth`, and returns an upper bound of its
  * encoded size in bytes; returns -1 when it is not plain data (a Date, Map, class instance,
- * undefined, NaN as a key, a cycle, …) or nests too deep.
+ * undefined, a bigint, a string with a lone surrogate, a `__proto__` field, …) or nests too deep.
  */
 export function measureValue(value: unknown, maxDepth = MAX_VALUE_DEPTH): number {
   switch (typeof value) {
@@ -33,11 +50,11 @@ export function measureValue(value: unknown, maxDepth = MAX_VALUE_DEPTH): number
     case 'number':
       return 9;
     case 'string':
-      return value.length * 3 + 5;
+      return isWellFormed(value) ? value.length * 3 + 5 : -1;
     case 'object': {
       if (value === null) return 1;
-      if (maxDepth <= 0) return -1;
       if (value instanceof Uint8Array) return value.byteLength + 5;
+      if (maxDepth <= 0) return -1;
       let size = 5;
       if (Array.isArray(value)) {
         for (const item of value) {
@@ -50,6 +67,7 @@ export function measureValue(value: unknown, maxDepth = MAX_VALUE_DEPTH): number
       const prototype = Object.getPrototypeOf(value);
       if (prototype !== Object.prototype && prototype !== null) return -1;
       for (const field of Object.keys(value)) {
+        if (field === FORBIDDEN_FIELD || !isWellFormed(field)) return -1;
         const fieldSize = measureValue((value as Record<string, unknown>)[field], maxDepth - 1);
         if (fieldSize < 0) return -1;
         size += field.length * 3 + 5 + fieldSize;

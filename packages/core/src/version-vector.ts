@@ -103,7 +103,7 @@ export class VersionVector {
 
   /** True when both vectors cover exactly the same ops. */
   equals(other: VersionVector): boolean {
-    return this.#seqs.size === other.#seqs.size && this.dominates(other);
+    return this.#seqs.size === other.#seqs.size && this.dominates(other) && other.dominates(this);
   }
 
   /** The ranges of ops this vector covers that `peer` lacks, sorted by origin. */
