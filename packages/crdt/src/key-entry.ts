@@ -1,4 +1,4 @@
-import { encode, type Value, type VersionVector } from '@driftless/core';
+import { type Dot, encode, type Value, type VersionVector } from '@driftless/core';
 import type { Mutation } from './mutation.js';
 import { compareStamps, type Stamp } from './stamp.js';
 import type { ConflictSink, CrdtType, DeleteIntent, TypeName } from './types/crdt-type.js';
@@ -86,6 +86,20 @@ export class KeyEntry {
     if (this.hidden)
       for (const [type, state] of this.hidden) changed = typeOf(type).delete(state, intent) || changed;
     return changed;
+  }
+
+  /**
+   * True when the key reads as absent in every type and every write and delete it remembers is
+   * below `stable` (seen by every replica): then any later op on the key is causally after all of
+   * them, so the entry can be dropped without resurrecting anything.
+   */
+  isCollectable(stable: VersionVector): boolean {
+    const below = (dot: Dot | undefined) => dot === undefined || stable.includes(dot.origin, dot.seq);
+    if (!below(this.winner) || !below(this.tombstone?.stamp)) return false;
+    const states: [TypeName, unknown][] = [[this.type, this.state], ...(this.hidden ?? [])];
+    return states.every(
+      ([type, state]) => typeOf(type).read(state) === undefined && typeOf(type).dots(state).every(below),
+    );
   }
 
   /** What a reader sees, or undefined when the key reads as absent. */

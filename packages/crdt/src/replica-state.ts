@@ -2,6 +2,7 @@ import {
   compareUtf8,
   type Dot,
   DriftlessError,
+  decode,
   encode,
   isCollectionName,
   isKey,
@@ -17,7 +18,14 @@ import { type ConflictCounts, type ConflictEvent, zeroCounts } from './conflicts
 import { type CollectionMode, type Intent, validateIntent } from './intent.js';
 import { KeyEntry } from './key-entry.js';
 import { decodeMutation, encodeMutation, type Mutation, type MutationKind } from './mutation.js';
-import { type Collections, decodeSnapshot, encodeCollections, encodeSnapshot } from './snapshot.js';
+import {
+  type Collections,
+  decodeEntry,
+  decodeSnapshot,
+  encodeCollections,
+  encodeEntry,
+  encodeSnapshot,
+} from './snapshot.js';
 import { stampOf } from './stamp.js';
 import { type CounterState, observedTotals } from './types/counter.js';
 import type { ConflictKind, TypeName } from './types/crdt-type.js';
@@ -65,6 +73,7 @@ export interface ListOptions {
 export class ReplicaState {
   #collections: Collections = new Map();
   #vector = new Map<string, number>();
+  #collected = VersionVector.EMPTY;
   #sortedKeys = new Map<string, string[]>();
   readonly #modes = new Map<string, CollectionMode>();
   readonly #conflicts = new Map<string, ConflictCounts>();
@@ -108,7 +117,7 @@ export class ReplicaState {
     if (!isCollectionName(collection))
       throw new DriftlessError('INVALID_ARGUMENT', `invalid collection ${collection}`);
     if (!isKey(key))
-      throw new DriftlessError('INVALID_ARGUMENT', 'a key must be a non-empty string of ≤ 1024 characters');
+      throw new DriftlessError('INVALID_ARGUMENT', 'a key must be a non-empty string of ≤ 512 characters');
     validateIntent(intent);
     const entry = this.#collections.get(collection)?.get(key);
     const mutation = this.#mutationFor(collection, intent, entry);
@@ -194,37 +203,129 @@ export class ReplicaState {
 
   /** The whole state in a compact binary form. */
   snapshot(): Uint8Array {
-    return encodeSnapshot(this.versionVector, this.#collections);
+    return encodeSnapshot(this.versionVector, this.#collected, this.#collections);
   }
 
   /** A replica state from a snapshot; throws SNAPSHOT_INVALID for anything else. */
   static restore(bytes: Uint8Array): ReplicaState {
-    const { vector, collections } = decodeSnapshot(bytes);
+    const { vector, collected, collections } = decodeSnapshot(bytes);
     const state = new ReplicaState();
     state.#collections = collections;
     state.#vector = new Map(vector.entries());
+    state.#collected = collected;
     return state;
   }
 
-  /** Joins another replica's state (a snapshot) into this one. */
-  merge(snapshot: Uint8Array): void {
-    const other = decodeSnapshot(snapshot);
+  /**
+   * A compacted delta of `ops`: the current state of every key they touched, with this replica's
+   * version vector. A replica that lacks exactly those ops (or some of them) catches up by applying
+   * it: the cost is what the final state of those keys costs, not what their history costs.
+   */
+  delta(ops: Iterable<Op>): Uint8Array {
+    const touched: Collections = new Map();
+    for (const { collection, key } of ops) {
+      const entry = this.#collections.get(collection)?.get(key);
+      if (!entry) continue;
+      let keys = touched.get(collection);
+      if (!keys) {
+        keys = new Map();
+        touched.set(collection, keys);
+      }
+      keys.set(key, entry);
+    }
+    return encodeSnapshot(this.versionVector, this.#collected, touched);
+  }
+
+  /**
+   * Joins a compacted delta or a whole snapshot into this state, atomically, and returns the keys
+   * whose state changed. Throws REBOOTSTRAP_REQUIRED when the other replica has not seen what this
+   * one collected tombstones below (joining it could resurrect deleted keys), SNAPSHOT_INVALID for
+   * bytes that are not a snapshot.
+   */
+  applyDelta(bytes: Uint8Array): { collection: string; key: string }[] {
+    const other = decodeSnapshot(bytes);
+    if (!other.vector.dominates(this.#collected)) {
+      throw new DriftlessError(
+        'REBOOTSTRAP_REQUIRED',
+        `the other replica is behind ${JSON.stringify(this.#collected)}, below which this one collected tombstones: ` +
+          'it must bootstrap from a snapshot of this replica instead',
+      );
+    }
     const seenHere = this.versionVector;
+    const changed: { collection: string; key: string }[] = [];
     for (const [name, theirs] of other.collections) {
       const ours = this.#collections.get(name) ?? new Map<string, KeyEntry>();
       this.#collections.set(name, ours);
-      // A key one side lacks merges with a fresh empty entry (merges may reuse their arguments).
       for (const [key, entry] of theirs) {
-        ours.set(key, (ours.get(key) ?? KeyEntry.create('register')).merge(entry, seenHere, other.vector));
-      }
-      for (const [key, entry] of ours) {
-        if (!theirs.has(key)) ours.set(key, entry.merge(KeyEntry.create('register'), seenHere, other.vector));
+        const before = ours.get(key);
+        // A key this side lacks merges with a fresh empty entry (merges may reuse their arguments).
+        const merged = (before ?? KeyEntry.create('register')).merge(entry, seenHere, other.vector);
+        ours.set(key, merged);
+        if (!before || !sameBytes(encode(encodeEntry(before)), encode(encodeEntry(merged))))
+          changed.push({ collection: name, key });
       }
       this.#sortedKeys.delete(name);
     }
     for (const [origin, seq] of other.vector.entries()) {
       if (seq > (this.#vector.get(origin) ?? 0)) this.#vector.set(origin, seq);
     }
+    this.#collected = this.#collected.merge(other.collected);
+    return changed;
+  }
+
+  /** Joins another replica's state (a snapshot) into this one: the bootstrap of a far-behind replica. */
+  merge(snapshot: Uint8Array): void {
+    this.applyDelta(snapshot);
+  }
+
+  /**
+   * Drops every key that reads as absent and whose writes and deletes are all below `stable`
+   * (what every replica in the membership has seen, supplied by the sync layer). Returns the keys
+   * dropped. From then on, a replica behind `stable` must re-bootstrap (see applyDelta).
+   */
+  collectTombstones(stable: VersionVector): { collection: string; key: string }[] {
+    const dropped: { collection: string; key: string }[] = [];
+    for (const [collection, entries] of this.#collections) {
+      for (const [key, entry] of entries) {
+        if (!entry.isCollectable(stable)) continue;
+        entries.delete(key);
+        dropped.push({ collection, key });
+      }
+      if (dropped.length > 0) this.#sortedKeys.delete(collection);
+    }
+    this.#collected = this.#collected.merge(stable.meet(this.versionVector));
+    return dropped;
+  }
+
+  /** Tombstones below this vector have been collected. */
+  get collectedBelow(): VersionVector {
+    return this.#collected;
+  }
+
+  /** The stored form of one key's state, for a persistent replica; undefined when the key has none. */
+  encodedEntry(collection: string, key: string): Uint8Array | undefined {
+    const entry = this.#collections.get(collection)?.get(key);
+    return entry ? encode(encodeEntry(entry)) : undefined;
+  }
+
+  /** A state rebuilt from stored entries (see encodedEntry); throws SNAPSHOT_INVALID for damaged ones. */
+  static load(
+    vector: VersionVector,
+    collected: VersionVector,
+    entries: Iterable<{ readonly collection: string; readonly key: string; readonly bytes: Uint8Array }>,
+  ): ReplicaState {
+    const state = new ReplicaState();
+    state.#vector = new Map(vector.entries());
+    state.#collected = collected;
+    for (const { collection, key, bytes } of entries) {
+      let keys = state.#collections.get(collection);
+      if (!keys) {
+        keys = new Map();
+        state.#collections.set(collection, keys);
+      }
+      keys.set(key, decodeEntry(decodeStored(bytes)));
+    }
+    return state;
   }
 
   /** A hash (hex SHA-256) of the canonical state: equal for replicas that applied the same ops. */
@@ -303,6 +404,22 @@ function readEntry(entry: KeyEntry): ReadResult | undefined {
   if (entry.type !== 'mv') return { type: entry.type, value };
   const siblings = value as unknown as { value: Value; origin: string; hlc: number }[];
   return { type: 'mv', value: siblings.length === 1 ? siblings[0]?.value : undefined, siblings };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+function decodeStored(bytes: Uint8Array): Value {
+  try {
+    return decode(bytes);
+  } catch (error) {
+    throw new DriftlessError(
+      'SNAPSHOT_INVALID',
+      `a stored entry is unreadable: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
 
 function lowerBound(keys: readonly string[], key: string): number {

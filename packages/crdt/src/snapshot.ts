@@ -16,7 +16,8 @@ import { TYPE_NAMES } from './types/registry.js';
 /**
  * The binary form of a replica's state, canonical so that equal states give equal bytes:
  *
- *   snapshot   = [SNAPSHOT_FORMAT, versionVector, collection, collection, …]   (collections by name)
+ *   snapshot   = [SNAPSHOT_FORMAT, versionVector, collected, collection, …]   (collections by name)
+ *   collected  = the version vector below which tombstones were collected
  *   collection = [name, key, entry, key, entry, …]                          (keys in code-unit order)
  *   entry      = [typeCode, winner | [], tombstone | [], state, (typeCode, state) for hidden types…]
  *   tombstone  = [hlc, origin, seq, [origin, up, down, …]]
@@ -73,19 +74,32 @@ export function encodeCollections(collections: Collections): Value[] {
   return encoded;
 }
 
-/** Encodes a whole state. */
-export function encodeSnapshot(vector: VersionVector, collections: Collections): Uint8Array {
-  return encode([SNAPSHOT_FORMAT, vector.toValue(), ...encodeCollections(collections)]);
+/** A decoded snapshot (or compacted delta: a snapshot of some keys). */
+export interface DecodedSnapshot {
+  readonly vector: VersionVector;
+  readonly collected: VersionVector;
+  readonly collections: Collections;
+}
+
+/** Encodes a whole state, or the part of it in `collections`. */
+export function encodeSnapshot(
+  vector: VersionVector,
+  collected: VersionVector,
+  collections: Collections,
+): Uint8Array {
+  return encode([SNAPSHOT_FORMAT, vector.toValue(), collected.toValue(), ...encodeCollections(collections)]);
 }
 
 /** Decodes a snapshot; throws SNAPSHOT_INVALID for anything that is not one. */
-export function decodeSnapshot(bytes: Uint8Array): { vector: VersionVector; collections: Collections } {
+export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
   let value: Value;
   let vector: VersionVector;
+  let collected: VersionVector;
   try {
     value = decode(bytes, { maxFrameBytes: 1024 * 1024 * 1024, maxDepth: 64, maxItems: 200_000_000 });
-    if (!Array.isArray(value) || value[0] !== SNAPSHOT_FORMAT) badSnapshot('the header');
+    if (!Array.isArray(value) || value[0] !== SNAPSHOT_FORMAT || value.length < 3) badSnapshot('the header');
     vector = VersionVector.fromValue(value[1] as Value);
+    collected = VersionVector.fromValue(value[2] as Value);
   } catch (error) {
     if (error instanceof ProtocolError) {
       throw new DriftlessError('SNAPSHOT_INVALID', `not a Driftless snapshot: ${error.message}`, {
@@ -95,7 +109,7 @@ export function decodeSnapshot(bytes: Uint8Array): { vector: VersionVector; coll
     throw error;
   }
   const collections: Collections = new Map();
-  for (const collection of (value as Value[]).slice(2)) {
+  for (const collection of (value as Value[]).slice(3)) {
     if (!Array.isArray(collection) || collection.length % 2 !== 1 || !isCollectionName(collection[0])) {
       badSnapshot('a collection');
     }
@@ -107,7 +121,7 @@ export function decodeSnapshot(bytes: Uint8Array): { vector: VersionVector; coll
     }
     collections.set(collection[0] as string, keys);
   }
-  return { vector, collections };
+  return { vector, collected, collections };
 }
 
 function typeAt(code: Value | undefined): TypeName {
@@ -117,7 +131,8 @@ function typeAt(code: Value | undefined): TypeName {
   return type;
 }
 
-function decodeEntry(value: Value): KeyEntry {
+/** Decodes one entry (as stored by a persistent replica); throws SNAPSHOT_INVALID. */
+export function decodeEntry(value: Value): KeyEntry {
   if (!Array.isArray(value) || value.length < 4 || value.length % 2 !== 0) badSnapshot('an entry');
   const [code, winner, tombstone, state] = value as Value[];
   const type = typeAt(code);

@@ -28,7 +28,8 @@ export function runSchedule(seed: number): string | undefined {
     const roll = sim.random();
     if (roll < 0.55) sim.write();
     else if (roll < 0.9) sim.deliver(1 + Math.floor(sim.random() * 6));
-    else if (roll < 0.95) sim.restart();
+    else if (roll < 0.94) sim.restart();
+    else if (roll < 0.97) sim.deltaCatchUp();
     else sim.bootstrap();
   }
   sim.drain();

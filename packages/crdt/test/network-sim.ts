@@ -137,6 +137,21 @@ export class NetworkSim {
     setModes(replica.state);
   }
 
+  /**
+   * A replica caught up by a compacted delta: another replica folds the ops the first lacks into
+   * the state of the keys they touched, and the first applies it atomically.
+   */
+  deltaCatchUp(): void {
+    const [target, source] = [this.pick(this.replicas), this.pick(this.replicas)];
+    if (target === source) return;
+    const have = target.state.versionVector;
+    const known = source.state.versionVector;
+    const lacking = this.history.filter(
+      (m) => known.includes(m.op.origin, m.op.seq) && !have.includes(m.op.origin, m.op.seq),
+    );
+    target.state.applyDelta(source.state.delta(lacking.map((m) => m.op)));
+  }
+
   /** A replica bootstrapped by joining another's state, as a far-behind replica would be. */
   bootstrap(): void {
     const [target, source] = [this.pick(this.replicas), this.pick(this.replicas)];

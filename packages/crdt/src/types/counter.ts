@@ -119,6 +119,9 @@ export const counter: CrdtType<CounterState> = {
     return { origins };
   },
   liveDots: () => [],
+  // Totals carry no dots: a counter that reads absent had every increment deleted by a delete
+  // that saw it, so the tombstone's stamp covers them.
+  dots: () => [],
 };
 
 /** The totals a delete of this counter must carry: what this replica has observed. */

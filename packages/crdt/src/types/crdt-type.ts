@@ -37,4 +37,6 @@ export interface CrdtType<S> {
   decode(value: Value): S;
   /** The dots of the writes that make up the visible value: what a replacing write has seen. */
   liveDots(state: S): Dot[];
+  /** Every dot the state refers to, visible or not (tombstone collection checks them). */
+  dots(state: S): Dot[];
 }

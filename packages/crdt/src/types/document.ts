@@ -1,4 +1,4 @@
-import { type Dot, isValueMap, type Value, type ValueMap } from '@driftless/core';
+import { type Dot, FORBIDDEN_FIELD, isValueMap, type Value, type ValueMap } from '@driftless/core';
 import { compareStamps, type Stamp } from '../stamp.js';
 import { badSnapshot, decodeStamp, encodeStamp } from './codec-helpers.js';
 import type { ConflictSink, CrdtType } from './crdt-type.js';
@@ -94,6 +94,8 @@ function writeField(
 
 /** Sets `value` at `path` in `root`, turning non-objects on the way into objects. */
 function place(root: Record<string, Value>, path: readonly string[], value: Value | undefined): void {
+  // Ops are validated before they reach a type, so this cannot happen; never write through a prototype.
+  if (path.includes(FORBIDDEN_FIELD)) return;
   let node = root;
   for (let i = 0; i < path.length - 1; i++) {
     const field = path[i] as string;
@@ -193,7 +195,17 @@ export const document: CrdtType<DocumentState> = {
     }
     return [...latest].map(([origin, seq]) => ({ origin, seq }));
   },
+  dots: documentDots,
 };
+
+function documentDots(state: DocumentState): Dot[] {
+  const dots: Dot[] = state.cleared ? [state.cleared] : [];
+  for (const entry of state.fields.values()) {
+    dots.push(entry.stamp);
+    if (entry.cleared) dots.push(entry.cleared);
+  }
+  return dots;
+}
 
 function decodeOptionalStamp(value: Value | undefined): Stamp | undefined {
   if (!Array.isArray(value)) return badSnapshot('document stamp');

@@ -52,6 +52,7 @@ export const mvRegister: CrdtType<MvRegisterState> = {
     return { siblings: siblings.sort(compareDotOrder) };
   },
   liveDots: (state): Dot[] => state.siblings.map(({ origin, seq }) => ({ origin, seq })),
+  dots: (state): Dot[] => state.siblings,
 };
 
 function sameAs(a: Dot, b: Dot): boolean {

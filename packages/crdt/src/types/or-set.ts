@@ -81,6 +81,7 @@ export const orSet: CrdtType<OrSetState> = {
     return { elements };
   },
   liveDots: (state) => [...state.elements.values()].flatMap((entry) => entry.dots),
+  dots: (state) => [...state.elements.values()].flatMap((entry) => entry.dots),
 };
 
 /** The dots tagging `element` in the set: what a remove of it has seen. */

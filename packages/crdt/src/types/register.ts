@@ -58,4 +58,5 @@ export const register: CrdtType<RegisterState> = {
     };
   },
   liveDots: (state): Dot[] => (state.stamp && state.value !== undefined ? [state.stamp] : []),
+  dots: (state): Dot[] => (state.stamp ? [state.stamp] : []),
 };
