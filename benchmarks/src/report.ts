@@ -7,7 +7,7 @@ import type { Sample } from './measure.js';
  */
 
 /** The unit of a figure. */
-export type Unit = 'ops/s' | 'B/op' | 'ops/commit';
+export type Unit = 'ops/s' | 'B/op' | 'ops/commit' | 'ms' | 'B' | 'B/key';
 
 /** A bound a figure should meet. */
 export interface Target {
@@ -65,6 +65,8 @@ export interface Report {
   /** What each baseline is, and anything else a reader needs to interpret the figures. */
   readonly notes: readonly string[];
   readonly resources: Resources;
+  /** What child processes cost, when the run spawned any: the largest peak RSS, the CPU time summed. */
+  readonly childResources?: Resources;
 }
 
 /** Describes this machine. */
@@ -137,6 +139,14 @@ export function renderText(report: Report): string {
     `peak RSS ${resources.peakRssMiB.toFixed(0)} MiB; CPU ${resources.userCpuS.toFixed(1)} s user + ` +
       `${resources.systemCpuS.toFixed(1)} s system over ${resources.wallS.toFixed(1)} s wall`,
   ];
+  const children = report.childResources;
+  if (children !== undefined) {
+    lines.push(
+      `child processes: largest peak RSS ${children.peakRssMiB.toFixed(0)} MiB; CPU ` +
+        `${children.userCpuS.toFixed(1)} s user + ${children.systemCpuS.toFixed(1)} s system over ` +
+        `${children.wallS.toFixed(1)} s wall`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -156,8 +166,14 @@ function alignColumns(rows: readonly (readonly string[])[], right: readonly bool
   return [lines[0] ?? '', rule, ...lines.slice(1)];
 }
 
-/** A value with its unit, to three significant digits: `312k ops/s`, `7.23 B/op`. */
+/** A value with its unit, to three significant digits: `312k ops/s`, `7.23 B/op`, `51.2 kB`. */
 function formatValue(value: number, unit: Unit): string {
+  if (unit === 'B') {
+    // Thresholds just under the next power, so that 999,600 B shows as 1.00 MB, not 1.00e+3 kB.
+    if (value >= 999.5e3) return `${(value / 1e6).toPrecision(3)} MB`;
+    if (value >= 999.5) return `${(value / 1e3).toPrecision(3)} kB`;
+    return `${value.toFixed(0)} B`;
+  }
   if (unit !== 'ops/s') return `${value.toFixed(unit === 'B/op' ? 2 : 1)} ${unit}`;
   if (value >= 1e6) return `${(value / 1e6).toPrecision(3)}M ${unit}`;
   if (value >= 1e3) return `${(value / 1e3).toPrecision(3)}k ${unit}`;
