@@ -1,0 +1,431 @@
+import { type Dot, DriftlessError, VersionVector } from '@driftless/core';
+import { type BackoffTiming, backoffDelayMs, DEFAULT_BACKOFF } from './backoff.js';
+import { CLOSE_CODES, type CloseCode } from './close-codes.js';
+import { MIN_SECRET_BYTES } from './protocol/auth.js';
+import { isClusterId, ROLES, type Role } from './protocol/messages.js';
+import type { SyncReplica } from './replica.js';
+import { PeerSession, type SessionHost, type SessionStats } from './session/peer-session.js';
+import { DEFAULT_SESSION_TIMING, type SessionTiming } from './session/timing.js';
+import type { Listener, Transport } from './transport.js';
+
+/** Options of Replicator.start. */
+export interface ReplicatorOptions {
+  readonly replica: SyncReplica;
+  readonly transport: Transport;
+  /** Nodes of different clusters refuse each other. */
+  readonly clusterId: string;
+  /** The shared cluster secret (at least 16 bytes); it never crosses the wire. */
+  readonly secret: Uint8Array | string;
+  /** Default 'multi'. */
+  readonly role?: Role;
+  /** Where to accept peers (a transport address); omit to only dial. */
+  readonly listen?: string;
+  /** Peers to dial and keep dialing. */
+  readonly peers?: readonly string[];
+  readonly timing?: Partial<SessionTiming & BackoffTiming>;
+  /** Random source for backoff jitter (seeded in tests). */
+  readonly random?: () => number;
+  /** Clock (ms since the epoch). */
+  readonly now?: () => number;
+  /** Session and connection events, for logs. */
+  readonly onEvent?: (event: ReplicatorEvent) => void;
+}
+
+/** Something worth a log line. */
+export type ReplicatorEvent =
+  | { readonly type: 'connected'; readonly peer: string; readonly outbound: boolean }
+  | { readonly type: 'disconnected'; readonly peer: string; readonly code: number; readonly reason: string }
+  | {
+      readonly type: 'dial-failed';
+      readonly url: string;
+      readonly message: string;
+      readonly retryInMs: number;
+    };
+
+/** A peer's replication state, in the spirit of PostgreSQL's pg_stat_replication. */
+export interface PeerStatus {
+  /** The peer's node id, once it introduced itself. */
+  readonly nodeId: string | undefined;
+  /** The url this node dials, for configured peers. */
+  readonly url: string | undefined;
+  readonly direction: 'outbound' | 'inbound';
+  readonly state: 'connecting' | 'handshaking' | 'catching-up' | 'streaming' | 'blocked' | 'disconnected';
+  readonly role: Role | undefined;
+  /** Ops this node holds that it has not sent the peer (and the peer has not acked). */
+  readonly opsNotSent: number;
+  /** Ops this node holds that the peer has not acked as durable. */
+  readonly opsNotDurable: number;
+  /** Bytes queued in the transport, not yet on the network. */
+  readonly bytesQueued: number;
+  /** How long the oldest op not yet durable at the peer has been durable here; 0 when caught up. */
+  readonly lagMs: number;
+  readonly rttMs: number | undefined;
+  readonly stats: Readonly<SessionStats>;
+  /** The last close code and reason, for a peer that is not connected. */
+  readonly lastClose: { readonly code: number; readonly reason: string } | undefined;
+}
+
+/** What waitForAcks learned. */
+export interface AckResult {
+  /** Peers whose durable vector includes the dot. */
+  readonly peers: readonly string[];
+  /** False when the timeout came first. */
+  readonly complete: boolean;
+}
+
+interface Dialer {
+  readonly url: string;
+  session: PeerSession | undefined;
+  attempt: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  lastClose: { code: number; reason: string } | undefined;
+}
+
+const MAX_LAG_HISTORY = 8192;
+
+/**
+ * Replication for one node: accepts peers, dials and re-dials configured peers with backoff,
+ * runs a PeerSession per connection, keeps one session per peer node, and tracks what every
+ * peer holds durably (for `ack: k` writes, lag and retention).
+ */
+export class Replicator {
+  readonly replica: SyncReplica;
+  readonly #transport: Transport;
+  readonly #host: SessionHost;
+  readonly #random: () => number;
+  readonly #now: () => number;
+  readonly #backoff: BackoffTiming;
+  readonly #onEvent: (event: ReplicatorEvent) => void;
+  #role: Role;
+  #listener: Listener | undefined;
+  readonly #dialers: Dialer[] = [];
+  readonly #sessions = new Set<PeerSession>();
+  /** The established session of each peer node. */
+  readonly #byNode = new Map<string, PeerSession>();
+  /** Each peer's durable vector as last acknowledged (kept after it disconnects: it is durable there). */
+  readonly #peerDurable = new Map<string, VersionVector>();
+  readonly #ackWaiters = new Set<() => void>();
+  /** (when, vector) after each durable entry here, for time lag. */
+  #history: { at: number; vector: VersionVector }[] = [];
+  readonly #unsubscribe: () => void;
+  #closed = false;
+
+  private constructor(options: ReplicatorOptions, secret: Uint8Array) {
+    this.replica = options.replica;
+    this.#transport = options.transport;
+    this.#role = options.role ?? 'multi';
+    this.#random = options.random ?? Math.random;
+    this.#now = options.now ?? Date.now;
+    this.#backoff = { ...DEFAULT_BACKOFF, ...pick(options.timing, ['reconnectBaseMs', 'reconnectMaxMs']) };
+    this.#onEvent = options.onEvent ?? (() => {});
+    const timing: SessionTiming = { ...DEFAULT_SESSION_TIMING, ...sessionTiming(options.timing) };
+    this.#host = {
+      replica: options.replica,
+      clusterId: options.clusterId,
+      secret,
+      timing,
+      role: () => this.#role,
+      now: this.#now,
+      admit: (session) => this.#admit(session),
+      acked: (session) => this.#acked(session),
+      closed: (session, code, reason) => this.#sessionClosed(session, code, reason),
+    };
+    this.#unsubscribe = options.replica.onAppend(() => {
+      this.#history.push({ at: this.#now(), vector: this.replica.versionVector });
+      if (this.#history.length > MAX_LAG_HISTORY) this.#history = this.#history.filter((_, i) => i % 2 === 0);
+      for (const session of this.#byNode.values()) session.scheduleAck();
+    });
+  }
+
+  /** Starts listening (if asked) and dialing every configured peer. */
+  static async start(options: ReplicatorOptions): Promise<Replicator> {
+    if (!isClusterId(options.clusterId)) {
+      throw new DriftlessError(
+        'INVALID_ARGUMENT',
+        `invalid cluster id ${JSON.stringify(options.clusterId)}: use 1-64 characters from A-Z a-z 0-9 . _ -`,
+      );
+    }
+    if (options.role !== undefined && !ROLES.includes(options.role)) {
+      throw new DriftlessError(
+        'INVALID_ARGUMENT',
+        `unknown role ${JSON.stringify(options.role)}: use ${ROLES.join(', ')}`,
+      );
+    }
+    const secret =
+      typeof options.secret === 'string' ? new TextEncoder().encode(options.secret) : options.secret;
+    if (!(secret instanceof Uint8Array) || secret.length < MIN_SECRET_BYTES) {
+      throw new DriftlessError(
+        'INVALID_ARGUMENT',
+        `the cluster secret must be at least ${MIN_SECRET_BYTES} bytes`,
+      );
+    }
+    const replicator = new Replicator(options, secret);
+    if (options.listen !== undefined) {
+      replicator.#listener = await options.transport.listen(options.listen, (connection) => {
+        if (replicator.#closed) {
+          connection.close(CLOSE_CODES.SHUTDOWN, 'this node is shutting down');
+          return;
+        }
+        replicator.#run(new PeerSession(replicator.#host, connection, false));
+      });
+    }
+    for (const url of options.peers ?? []) {
+      const dialer: Dialer = { url, session: undefined, attempt: 0, timer: undefined, lastClose: undefined };
+      replicator.#dialers.push(dialer);
+      void replicator.#dial(dialer);
+    }
+    return replicator;
+  }
+
+  /** The address peers dial to reach this node, when it listens. */
+  get url(): string | undefined {
+    return this.#listener?.url;
+  }
+
+  /** This node's role. */
+  get role(): Role {
+    return this.#role;
+  }
+
+  /**
+   * Changes this node's role (a replica's promotion). Sessions are re-established so every peer
+   * learns the new role.
+   */
+  setRole(role: Role): void {
+    if (!ROLES.includes(role))
+      throw new DriftlessError('INVALID_ARGUMENT', `unknown role ${JSON.stringify(role)}`);
+    if (role === this.#role) return;
+    this.#role = role;
+    for (const session of this.#sessions) session.close(CLOSE_CODES.GOING_AWAY, `role changed to ${role}`);
+  }
+
+  /** Node ids of the peers with an established session. */
+  get connectedPeers(): string[] {
+    return [...this.#byNode.keys()].sort();
+  }
+
+  /** Each peer's durable version vector as last acknowledged, including disconnected peers. */
+  get peerVectors(): ReadonlyMap<string, VersionVector> {
+    return this.#peerDurable;
+  }
+
+  /** Replication state per peer: every configured peer, and every connected inbound one. */
+  status(): PeerStatus[] {
+    const local = this.replica.versionVector;
+    const rows: PeerStatus[] = [];
+    const seen = new Set<PeerSession>();
+    for (const dialer of this.#dialers) {
+      if (dialer.session) seen.add(dialer.session);
+      rows.push(this.#statusOf(local, dialer.session, dialer.url, dialer.lastClose));
+    }
+    for (const session of this.#sessions) {
+      if (!seen.has(session)) rows.push(this.#statusOf(local, session, undefined, undefined));
+    }
+    return rows;
+  }
+
+  /**
+   * Resolves once `k` distinct peers hold `dot` durably, or after `timeoutMs` with the peers that
+   * do so far (the write is still durable here and still replicating).
+   */
+  waitForAcks(dot: Dot, k: number, timeoutMs: number): Promise<AckResult> {
+    const holders = () =>
+      [...this.#peerDurable]
+        .filter(([, vector]) => vector.includes(dot.origin, dot.seq))
+        .map(([node]) => node);
+    const now = holders();
+    if (now.length >= k) return Promise.resolve({ peers: now, complete: true });
+    return new Promise((resolve) => {
+      const check = () => {
+        const peers = holders();
+        if (peers.length < k && !this.#closed) return;
+        finish({ peers, complete: peers.length >= k });
+      };
+      const timer = setTimeout(() => finish({ peers: holders(), complete: false }), timeoutMs);
+      const finish = (result: AckResult) => {
+        clearTimeout(timer);
+        this.#ackWaiters.delete(check);
+        resolve(result);
+      };
+      this.#ackWaiters.add(check);
+    });
+  }
+
+  /** Stops dialing and listening, closes every session, and waits for ops in flight to be applied. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    for (const dialer of this.#dialers) clearTimeout(dialer.timer);
+    const sessions = [...this.#sessions];
+    for (const session of sessions) session.close(CLOSE_CODES.SHUTDOWN, 'the node is shutting down');
+    await this.#listener?.close();
+    await Promise.all(sessions.map((session) => session.settled()));
+    for (const check of this.#ackWaiters) check();
+  }
+
+  // --- sessions -------------------------------------------------------------------------------
+
+  async #dial(dialer: Dialer): Promise<void> {
+    if (this.#closed) return;
+    dialer.timer = undefined;
+    try {
+      const connection = await this.#transport.dial(dialer.url);
+      if (this.#closed) {
+        connection.close(CLOSE_CODES.SHUTDOWN, 'the node is shutting down');
+        return;
+      }
+      const session = new PeerSession(this.#host, connection, true);
+      dialer.session = session;
+      this.#run(session);
+    } catch (error) {
+      const retryInMs = this.#retry(dialer);
+      this.#onEvent({ type: 'dial-failed', url: dialer.url, message: (error as Error).message, retryInMs });
+    }
+  }
+
+  #retry(dialer: Dialer): number {
+    const delay = backoffDelayMs(dialer.attempt++, this.#backoff, this.#random);
+    if (!this.#closed) dialer.timer = setTimeout(() => void this.#dial(dialer), delay);
+    return delay;
+  }
+
+  #run(session: PeerSession): void {
+    this.#sessions.add(session);
+    session.start();
+  }
+
+  #admit(session: PeerSession): { code: CloseCode; reason: string } | undefined {
+    const peer = session.peer?.nodeId as string;
+    const existing = this.#byNode.get(peer);
+    if (existing && existing !== session) {
+      // Two nodes that dial each other keep the connection dialed by the smaller node id; both
+      // sides apply the same rule, so they agree on which one stays.
+      const keepOutbound = this.replica.nodeId < peer;
+      const keepNew = session.outbound === keepOutbound;
+      const loser = keepNew ? existing : session;
+      if (!keepNew) return { code: CLOSE_CODES.DUPLICATE_NODE, reason: `already connected to ${peer}` };
+      loser.close(CLOSE_CODES.DUPLICATE_NODE, `already connected to ${peer}`);
+    }
+    this.#byNode.set(peer, session);
+    for (const dialer of this.#dialers) if (dialer.session === session) dialer.attempt = 0;
+    this.#acked(session);
+    this.#onEvent({ type: 'connected', peer, outbound: session.outbound });
+    return undefined;
+  }
+
+  #acked(session: PeerSession): void {
+    const peer = session.peer?.nodeId;
+    if (peer === undefined) return;
+    this.#peerDurable.set(peer, (this.#peerDurable.get(peer) ?? VersionVector.EMPTY).merge(session.acked));
+    this.#pruneHistory();
+    for (const check of this.#ackWaiters) check();
+  }
+
+  #sessionClosed(session: PeerSession, code: number, reason: string): void {
+    this.#sessions.delete(session);
+    const peer = session.peer?.nodeId;
+    if (peer !== undefined && this.#byNode.get(peer) === session) this.#byNode.delete(peer);
+    this.#onEvent({ type: 'disconnected', peer: peer ?? session.connection.label, code, reason });
+    const dialer = this.#dialers.find((d) => d.session === session);
+    if (dialer) {
+      dialer.session = undefined;
+      dialer.lastClose = { code, reason };
+      this.#retry(dialer);
+    }
+  }
+
+  // --- lag ------------------------------------------------------------------------------------
+
+  #statusOf(
+    local: VersionVector,
+    session: PeerSession | undefined,
+    url: string | undefined,
+    lastClose: { code: number; reason: string } | undefined,
+  ): PeerStatus {
+    const nodeId = session?.peer?.nodeId;
+    const durable = (nodeId !== undefined ? this.#peerDurable.get(nodeId) : undefined) ?? VersionVector.EMPTY;
+    const sent = session?.phase === 'established' ? session.sent.merge(durable) : durable;
+    return {
+      nodeId,
+      url,
+      direction: session ? (session.outbound ? 'outbound' : 'inbound') : 'outbound',
+      state: stateOf(session),
+      role: session?.peer?.role,
+      opsNotSent: lacking(local, sent),
+      opsNotDurable: lacking(local, durable),
+      bytesQueued: session?.connection.bufferedBytes ?? 0,
+      lagMs: this.#lagMs(durable),
+      rttMs: session?.rttMs,
+      stats: { ...(session?.stats ?? ZERO_STATS) },
+      lastClose: session ? undefined : lastClose,
+    };
+  }
+
+  #lagMs(durable: VersionVector): number {
+    for (const { at, vector } of this.#history) {
+      if (!durable.dominates(vector)) return Math.max(0, this.#now() - at);
+    }
+    return 0;
+  }
+
+  /** Forgets history every known peer has made durable. */
+  #pruneHistory(): void {
+    const peers = [...this.#peerDurable.values()];
+    let drop = 0;
+    while (
+      drop < this.#history.length &&
+      peers.every((v) => v.dominates((this.#history[drop] as { vector: VersionVector }).vector))
+    )
+      drop++;
+    if (drop > 0) this.#history = this.#history.slice(drop);
+  }
+}
+
+const ZERO_STATS: SessionStats = {
+  opsSent: 0,
+  bytesSent: 0,
+  framesSent: 0,
+  opsReceived: 0,
+  opsDuplicate: 0,
+  bytesReceived: 0,
+};
+
+function stateOf(session: PeerSession | undefined): PeerStatus['state'] {
+  if (!session) return 'disconnected';
+  switch (session.phase) {
+    case 'hello':
+      return 'connecting';
+    case 'auth':
+      return 'handshaking';
+    case 'closed':
+      return 'disconnected';
+    case 'established':
+      return session.mode === 'live' ? 'streaming' : session.mode;
+  }
+}
+
+function lacking(local: VersionVector, remote: VersionVector): number {
+  let ops = 0;
+  for (const [origin, seq] of local.entries()) ops += Math.max(0, seq - remote.get(origin));
+  return ops;
+}
+
+function pick<T extends object, K extends keyof T>(
+  value: Partial<T> | undefined,
+  keys: K[],
+): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (value?.[key] !== undefined) out[key] = value[key];
+  return out;
+}
+
+function sessionTiming(timing: Partial<SessionTiming & BackoffTiming> | undefined): Partial<SessionTiming> {
+  return pick(timing as Partial<SessionTiming> | undefined, [
+    'handshakeTimeoutMs',
+    'heartbeatIntervalMs',
+    'heartbeatTimeoutMs',
+    'maxBatchBytes',
+    'receiveWindowBytes',
+  ]);
+}

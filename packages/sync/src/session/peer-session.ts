@@ -1,0 +1,604 @@
+import {
+  DriftlessError,
+  encodeOps,
+  type LogChunk,
+  measureValue,
+  type Op,
+  ProtocolError,
+  VersionVector,
+} from '@driftless/core';
+import { CLOSE_CODES, type CloseCode } from '../close-codes.js';
+import { isTransportError } from '../errors.js';
+import { authProof, createNonce, sameProof } from '../protocol/auth.js';
+import { decodeMessage, encodeMessage, type Message, opsFrame, type Role } from '../protocol/messages.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+import type { SyncReplica } from '../replica.js';
+import type { Connection } from '../transport.js';
+import type { SessionTiming } from './timing.js';
+
+/**
+ * One replication session over one connection, the same on the dialing and the accepting side.
+ *
+ *    hello ──HELLO ok, send AUTH──▶ auth ──AUTH ok──▶ established ──close──▶ closed
+ *      │                             │                    │
+ *      └─ bad frame, wrong version, wrong cluster or secret, timeout ─▶ closed (with a close code)
+ *
+ * Both sides send HELLO at once. Established, the session sends the peer every op it lacks, in
+ * this node's log order, which keeps causal order through relays:
+ *
+ *    catching-up ──read the log to its end──▶ live ──backpressure──▶ blocked ──drain──▶ catching-up
+ *         ▲                                     │
+ *         └──────── an entry it cannot follow ──┘
+ *
+ * catching-up reads the durable log from what the peer has; live sends each new durable entry
+ * as it lands (a frame per turn of the event loop, so one op under light load leaves at once and
+ * ops under load coalesce); blocked waits for the transport to drain, then catches up from the
+ * log, so a slow peer costs the transport's bounded buffer and nothing more. Received ops are
+ * applied durably in arrival order, and the peer stops being read while too many bytes are in
+ * flight. The session acks this replica's durable version vector whenever it grows.
+ */
+
+/** What a session needs from the node that owns it. */
+export interface SessionHost {
+  readonly replica: SyncReplica;
+  readonly clusterId: string;
+  readonly secret: Uint8Array;
+  readonly timing: SessionTiming;
+  /** This node's current role. */
+  role(): Role;
+  /** Milliseconds since the epoch (injectable for tests). */
+  now(): number;
+  /** The peer authenticated: undefined to accept it, or a close code and reason to refuse it. */
+  admit(session: PeerSession): { code: CloseCode; reason: string } | undefined;
+  /** The peer's durable version vector grew. */
+  acked(session: PeerSession): void;
+  /** The session ended; called once. */
+  closed(session: PeerSession, code: number, reason: string): void;
+}
+
+/** The phases of a session. */
+export type SessionPhase = 'hello' | 'auth' | 'established' | 'closed';
+/** How an established session is sending. */
+export type StreamMode = 'catching-up' | 'live' | 'blocked';
+
+/** Counters of one session. */
+export interface SessionStats {
+  opsSent: number;
+  bytesSent: number;
+  framesSent: number;
+  opsReceived: number;
+  /** Ops received that this replica already had (relays in a mesh send some twice). */
+  opsDuplicate: number;
+  bytesReceived: number;
+}
+
+/** The peer as it introduced itself. */
+export interface PeerIdentity {
+  readonly nodeId: string;
+  readonly role: Role;
+}
+
+const MAX_BATCH_OPS = 4096;
+/** WebSocket close reasons hold at most 123 bytes. */
+const MAX_REASON_CHARS = 120;
+
+/** One replication session with one peer over one connection. */
+export class PeerSession {
+  readonly connection: Connection;
+  /** Whether this side dialed. */
+  readonly outbound: boolean;
+  readonly stats: SessionStats = {
+    opsSent: 0,
+    bytesSent: 0,
+    framesSent: 0,
+    opsReceived: 0,
+    opsDuplicate: 0,
+    bytesReceived: 0,
+  };
+  readonly #host: SessionHost;
+  readonly #nonce = createNonce();
+  #phase: SessionPhase = 'hello';
+  #peer: PeerIdentity | undefined;
+  #peerNonce: Uint8Array | undefined;
+  #mode: StreamMode = 'catching-up';
+  /** Per origin, the highest seq the peer has or has been sent on this session. */
+  readonly #sent = new Map<string, number>();
+  /** The peer's durable version vector, from AUTH and ACKs. */
+  #acked = VersionVector.EMPTY;
+  #batch: Op[] = [];
+  #batchBytes = 0;
+  #flushScheduled = false;
+  #catchingUp = false;
+  #catchUpAgain = false;
+  #lastAppendLsn = 0;
+  #unsubscribe: (() => void) | undefined;
+  #drainWaiters: (() => void)[] = [];
+  #receiving: Promise<void> = Promise.resolve();
+  #receivingBytes = 0;
+  #paused = false;
+  #ackScheduled = false;
+  #lastReceivedAt: number;
+  #rttMs: number | undefined;
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeCode: number | undefined;
+  /** OPS frames sent and received on this session, mod 2^32. */
+  #framesOut = 0;
+  #framesIn = 0;
+  #ackedAtLastBeat: VersionVector | undefined;
+  #sentAtLastBeat: VersionVector | undefined;
+  #closeReason = '';
+
+  constructor(host: SessionHost, connection: Connection, outbound: boolean) {
+    this.#host = host;
+    this.connection = connection;
+    this.outbound = outbound;
+    this.#lastReceivedAt = host.now();
+  }
+
+  /** Starts the session: delivers the connection's events here and sends HELLO. */
+  start(): void {
+    this.connection.open({
+      message: (frame) => this.#onFrame(frame),
+      drain: () => this.#onDrain(),
+      close: (code, reason) => this.#onClose(code, reason),
+    });
+    this.#handshakeTimer = setTimeout(() => {
+      if (this.#phase !== 'established') this.close(CLOSE_CODES.TIMEOUT, 'handshake timed out');
+    }, this.#host.timing.handshakeTimeoutMs);
+    this.#sendMessage({
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      clusterId: this.#host.clusterId,
+      nodeId: this.#host.replica.nodeId,
+      role: this.#host.role(),
+      nonce: this.#nonce,
+    });
+  }
+
+  /** The session's phase. */
+  get phase(): SessionPhase {
+    return this.#phase;
+  }
+
+  /** How the session is sending, once established. */
+  get mode(): StreamMode {
+    return this.#mode;
+  }
+
+  /** The peer, once its HELLO arrived. */
+  get peer(): PeerIdentity | undefined {
+    return this.#peer;
+  }
+
+  /** The peer's durable version vector, as last acknowledged. */
+  get acked(): VersionVector {
+    return this.#acked;
+  }
+
+  /** What the peer has or has been sent on this session. */
+  get sent(): VersionVector {
+    return VersionVector.from(this.#sent);
+  }
+
+  /** The last measured round-trip time. */
+  get rttMs(): number | undefined {
+    return this.#rttMs;
+  }
+
+  /** Why the session closed, once it has. */
+  get closeCode(): number | undefined {
+    return this.#closeCode;
+  }
+
+  /** The reason given with the close code. */
+  get closeReason(): string {
+    return this.#closeReason;
+  }
+
+  /** Closes the session with a code from CLOSE_CODES. */
+  close(code: number, reason: string): void {
+    if (this.#phase === 'closed') return;
+    this.connection.close(
+      code,
+      reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS - 1)}…` : reason,
+    );
+  }
+
+  /** Resolves once every op received so far has been applied (or refused). */
+  settled(): Promise<void> {
+    return this.#receiving;
+  }
+
+  /** Sends an ACK of this replica's durable vector soon (coalesced within a turn of the event loop). */
+  scheduleAck(): void {
+    if (this.#phase !== 'established' || this.#ackScheduled) return;
+    this.#ackScheduled = true;
+    queueMicrotask(() => {
+      this.#ackScheduled = false;
+      if (this.#phase === 'established')
+        this.#sendMessage({ type: 'ack', vector: this.#host.replica.versionVector });
+    });
+  }
+
+  // --- receiving ------------------------------------------------------------------------------
+
+  #onFrame(frame: Uint8Array): void {
+    if (this.#phase === 'closed') return;
+    this.#lastReceivedAt = this.#host.now();
+    this.stats.bytesReceived += frame.length;
+    let message: Message;
+    try {
+      message = decodeMessage(frame);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.close(CLOSE_CODES.BAD_FRAME, error.message);
+      return;
+    }
+    switch (message.type) {
+      case 'hello':
+        this.#onHello(message);
+        return;
+      case 'auth':
+        this.#onAuth(message);
+        return;
+      case 'ping':
+        if (this.#phase === 'established') this.#sendMessage({ type: 'pong', time: message.time });
+        return;
+      case 'pong':
+        this.#rttMs = Math.max(0, this.#host.now() - message.time);
+        return;
+      case 'ack':
+        if (!this.#requireEstablished('ACK')) return;
+        this.#acked = this.#acked.merge(message.vector);
+        this.#learn(message.vector.entries());
+        this.#host.acked(this);
+        return;
+      case 'ops':
+        if (!this.#requireEstablished('OPS')) return;
+        this.#onOps(message.number, message.ops, frame.length);
+        return;
+    }
+  }
+
+  #requireEstablished(what: string): boolean {
+    if (this.#phase === 'established') return true;
+    this.close(CLOSE_CODES.BAD_FRAME, `${what} before the handshake completed`);
+    return false;
+  }
+
+  #onHello(hello: Extract<Message, { type: 'hello' }>): void {
+    if (this.#phase !== 'hello') {
+      this.close(CLOSE_CODES.BAD_FRAME, 'a second HELLO');
+      return;
+    }
+    if (hello.version !== PROTOCOL_VERSION) {
+      this.close(
+        CLOSE_CODES.PROTOCOL_VERSION,
+        `this node speaks protocol ${PROTOCOL_VERSION} and the peer ${hello.version}: upgrade the older node`,
+      );
+      return;
+    }
+    if (hello.clusterId !== this.#host.clusterId) {
+      this.close(
+        CLOSE_CODES.CLUSTER_MISMATCH,
+        `the peer belongs to cluster ${hello.clusterId}, this node to ${this.#host.clusterId}`,
+      );
+      return;
+    }
+    const me = this.#host.replica.nodeId;
+    if (hello.nodeId === me) {
+      this.close(CLOSE_CODES.DUPLICATE_NODE, `the peer is this node (${me}) or uses its id`);
+      return;
+    }
+    this.#peer = { nodeId: hello.nodeId, role: hello.role };
+    this.#peerNonce = hello.nonce;
+    this.#phase = 'auth';
+    const proof = authProof(
+      this.#host.secret,
+      this.#host.clusterId,
+      me,
+      hello.nodeId,
+      hello.nonce,
+      this.#nonce,
+    );
+    this.#sendMessage({ type: 'auth', proof, vector: this.#host.replica.versionVector });
+  }
+
+  #onAuth(auth: Extract<Message, { type: 'auth' }>): void {
+    const peer = this.#peer;
+    const peerNonce = this.#peerNonce;
+    if (this.#phase !== 'auth' || !peer || !peerNonce) {
+      this.close(CLOSE_CODES.BAD_FRAME, 'AUTH out of turn');
+      return;
+    }
+    const me = this.#host.replica.nodeId;
+    const expected = authProof(
+      this.#host.secret,
+      this.#host.clusterId,
+      peer.nodeId,
+      me,
+      this.#nonce,
+      peerNonce,
+    );
+    if (!sameProof(auth.proof, expected)) {
+      this.close(CLOSE_CODES.AUTH_FAILED, 'authentication failed: the nodes do not share the cluster secret');
+      return;
+    }
+    this.#phase = 'established';
+    clearTimeout(this.#handshakeTimer);
+    this.#acked = auth.vector;
+    this.#learn(auth.vector.entries());
+    const refusal = this.#host.admit(this);
+    if (refusal) {
+      this.close(refusal.code, refusal.reason);
+      return;
+    }
+    this.#unsubscribe = this.#host.replica.onAppend((chunk) => this.#onAppend(chunk));
+    this.#startHeartbeat();
+    void this.#catchUp();
+  }
+
+  #onOps(number: number, ops: readonly Op[], frameBytes: number): void {
+    // Transports deliver every frame once and in order; if one did not, do not apply ops past a hole.
+    const expected = (this.#framesIn + 1) >>> 0;
+    if (number !== expected) {
+      if ((expected - number) >>> 0 < 2 ** 31) return; // a duplicate of a frame already applied
+      this.close(CLOSE_CODES.OUT_OF_ORDER, `OPS frame ${number} arrived when ${expected} was due`);
+      return;
+    }
+    this.#framesIn = expected;
+    const peer = this.#peer as PeerIdentity;
+    const me = this.#host.replica.nodeId;
+    const mine = this.#host.replica.versionVector.get(me);
+    for (const op of ops) {
+      // A peer relays anyone's ops, but cannot hold ops of this node that this node never wrote,
+      // and a read-only replica writes none of its own.
+      if (op.origin === me && op.seq > mine) {
+        this.close(
+          CLOSE_CODES.FORBIDDEN_ORIGIN,
+          `the peer sent ${me}:${op.seq}, an op this node never wrote`,
+        );
+        return;
+      }
+      if (op.origin === peer.nodeId && peer.role === 'replica') {
+        this.close(
+          CLOSE_CODES.FORBIDDEN_ORIGIN,
+          `${peer.nodeId} is a read-only replica and cannot originate ops`,
+        );
+        return;
+      }
+    }
+    this.#learn(ops.map((op) => [op.origin, op.seq]));
+    this.stats.opsReceived += ops.length;
+    this.#receivingBytes += frameBytes;
+    if (!this.#paused && this.#receivingBytes > this.#host.timing.receiveWindowBytes) {
+      this.#paused = true;
+      this.connection.pause();
+    }
+    this.#receiving = this.#receiving
+      .then(async () => {
+        if (this.#phase === 'closed') return;
+        const fresh = await this.#host.replica.receive(ops);
+        this.stats.opsDuplicate += ops.length - fresh;
+      })
+      .catch((error: unknown) => this.#failReceive(error))
+      .finally(() => {
+        this.#receivingBytes -= frameBytes;
+        if (this.#paused && this.#receivingBytes <= this.#host.timing.receiveWindowBytes / 2) {
+          this.#paused = false;
+          this.#lastReceivedAt = this.#host.now();
+          if (this.#phase !== 'closed') this.connection.resume();
+        }
+      });
+  }
+
+  #failReceive(error: unknown): void {
+    if (!(error instanceof DriftlessError)) {
+      this.close(CLOSE_CODES.INTERNAL_ERROR, `applying ops failed: ${(error as Error)?.message}`);
+      return;
+    }
+    switch (error.code) {
+      case 'OP_GAP':
+        this.close(
+          CLOSE_CODES.OUT_OF_ORDER,
+          `${error.message}; reconnecting resumes from the durable vector`,
+        );
+        return;
+      case 'CLOCK_SKEW':
+        this.close(CLOSE_CODES.CLOCK_SKEW, error.message);
+        return;
+      case 'OP_INVALID':
+      case 'PROTOCOL_MALFORMED':
+        this.close(CLOSE_CODES.BAD_FRAME, error.message);
+        return;
+      default:
+        // The store failed or closed: this node cannot take ops until it is reopened.
+        this.close(CLOSE_CODES.SHUTDOWN, `this node cannot apply ops: ${error.message}`);
+    }
+  }
+
+  /** Records that the peer has these ops (it sent or acked them), so they are never sent to it. */
+  #learn(dots: Iterable<[string, number]>): void {
+    for (const [origin, seq] of dots) if (seq > (this.#sent.get(origin) ?? 0)) this.#sent.set(origin, seq);
+  }
+
+  // --- sending --------------------------------------------------------------------------------
+
+  #onAppend(chunk: LogChunk): void {
+    this.#lastAppendLsn = chunk.lsn;
+    if (this.#mode !== 'live' || this.#phase !== 'established') return;
+    for (const op of chunk.ops) {
+      const has = this.#sent.get(op.origin) ?? 0;
+      if (op.seq <= has) continue;
+      if (op.seq !== has + 1) {
+        // The peer lacks something this entry builds on: read it from the log in order.
+        void this.#catchUp();
+        return;
+      }
+      if (!this.#queue(op)) {
+        this.#block();
+        return;
+      }
+    }
+    this.#scheduleFlush();
+  }
+
+  /** Adds an op to the outgoing batch; false when the transport asked to wait. */
+  #queue(op: Op): boolean {
+    this.#batch.push(op);
+    this.#sent.set(op.origin, op.seq);
+    this.#batchBytes +=
+      op.key.length * 3 + op.collection.length + Math.max(0, measureValue(op.mutation)) + 16;
+    if (this.#batchBytes >= this.#host.timing.maxBatchBytes || this.#batch.length >= MAX_BATCH_OPS) {
+      return this.#flush();
+    }
+    return true;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      if (!this.#flush() && this.#mode === 'live') this.#block();
+    });
+  }
+
+  /** Sends the batch; false when the transport's buffer is above its high-water mark. */
+  #flush(): boolean {
+    if (this.#batch.length === 0) return true;
+    const ops = this.#batch;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#framesOut = (this.#framesOut + 1) >>> 0;
+    const frame = opsFrame(this.#framesOut, encodeOps(ops));
+    this.stats.opsSent += ops.length;
+    return this.#sendFrame(frame);
+  }
+
+  #block(): void {
+    if (this.#mode === 'blocked' || this.#catchingUp) return;
+    this.#mode = 'blocked';
+    void this.#drained().then(() => this.#catchUp());
+  }
+
+  async #catchUp(): Promise<void> {
+    if (this.#catchingUp) {
+      this.#catchUpAgain = true;
+      return;
+    }
+    this.#catchingUp = true;
+    this.#mode = 'catching-up';
+    try {
+      do {
+        this.#catchUpAgain = false;
+        const target = this.#lastAppendLsn;
+        for await (const chunk of this.#host.replica.readSince(this.sent)) {
+          if (this.#phase !== 'established') return;
+          for (const op of chunk.ops) {
+            const has = this.#sent.get(op.origin) ?? 0;
+            if (op.seq <= has) continue; // the peer sent or acked it meanwhile
+            if (!this.#queue(op)) await this.#drained();
+            if (this.#phase !== 'established') return;
+          }
+        }
+        if (!this.#flush()) await this.#drained();
+        if (this.#lastAppendLsn > target) this.#catchUpAgain = true;
+      } while (this.#catchUpAgain && this.#phase === 'established');
+      if (this.#phase === 'established') this.#mode = 'live';
+    } catch (error) {
+      if (error instanceof DriftlessError && error.code === 'LOG_TRUNCATED') {
+        this.close(
+          CLOSE_CODES.REBOOTSTRAP,
+          'the peer is behind the retained log and must bootstrap from a snapshot',
+        );
+      } else {
+        this.close(CLOSE_CODES.INTERNAL_ERROR, `reading the log failed: ${(error as Error)?.message}`);
+      }
+    } finally {
+      this.#catchingUp = false;
+    }
+  }
+
+  #drained(): Promise<void> {
+    if (this.#phase === 'closed') return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #onDrain(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #sendMessage(message: Message): boolean {
+    return this.#sendFrame(encodeMessage(message));
+  }
+
+  #sendFrame(frame: Uint8Array): boolean {
+    if (this.#phase === 'closed') return true;
+    this.stats.framesSent++;
+    this.stats.bytesSent += frame.length;
+    try {
+      return this.connection.send(frame);
+    } catch (error) {
+      // Frames received before a close are still delivered; the close event follows them.
+      if (isTransportError(error) && error.code === 'TRANSPORT_CLOSED') return true;
+      throw error;
+    }
+  }
+
+  // --- liveness and closing -------------------------------------------------------------------
+
+  #startHeartbeat(): void {
+    const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.#host.timing;
+    const beat = () => {
+      if (this.#phase !== 'established') return;
+      const now = this.#host.now();
+      if (this.#paused) this.#lastReceivedAt = now; // not reading is our choice, not the peer's silence
+      if (now - this.#lastReceivedAt > heartbeatTimeoutMs) {
+        this.close(CLOSE_CODES.TIMEOUT, `nothing received for ${now - this.#lastReceivedAt} ms`);
+        return;
+      }
+      this.#sendMessage({ type: 'ping', time: now });
+      this.#resendIfStalled();
+      this.#heartbeatTimer = setTimeout(beat, heartbeatIntervalMs);
+    };
+    this.#heartbeatTimer = setTimeout(beat, heartbeatIntervalMs);
+  }
+
+  /**
+   * A transport never loses a frame silently, but if ops sent a whole heartbeat ago are still not
+   * acked and the peer's acks have not moved since, assume they were lost and send again from what
+   * the peer acked (applying an op twice is harmless).
+   */
+  #resendIfStalled(): void {
+    const sent = this.sent;
+    const stalled =
+      this.#mode === 'live' &&
+      this.#ackedAtLastBeat !== undefined &&
+      this.#acked.equals(this.#ackedAtLastBeat) &&
+      this.#sentAtLastBeat !== undefined &&
+      !this.#acked.dominates(this.#sentAtLastBeat);
+    this.#ackedAtLastBeat = this.#acked;
+    this.#sentAtLastBeat = sent;
+    if (!stalled) return;
+    this.#sent.clear();
+    this.#learn(this.#acked.entries());
+    void this.#catchUp();
+  }
+
+  #onClose(code: number, reason: string): void {
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
+    this.#closeCode = code;
+    this.#closeReason = reason;
+    clearTimeout(this.#handshakeTimer);
+    clearTimeout(this.#heartbeatTimer);
+    this.#unsubscribe?.();
+    this.#batch = [];
+    this.#onDrain();
+    this.#host.closed(this, code, reason);
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * @driftless/sync/ws: the WebSocket transport, for Node. Browsers use their own WebSocket or the
+ * in-memory network from `@driftless/sync`.
+ */
+export type { UpgradeVerdict } from './ws-listener.js';
+export { type Pem, WsTransport, type WsTransportOptions } from './ws-transport.js';

@@ -1,0 +1,294 @@
+/**
+ * A seeded cluster of real replicas (ReplicaStore on MemoryStore) replicating through the real
+ * Replicator over the in-memory network: random writes on every writable node, partitions,
+ * heals and restarts (a restart reopens the node from its store's volume). It records what a
+ * correct cluster must show: every acknowledged write on every node in the end, equal digests,
+ * and no op applied before an op its writer had seen.
+ */
+import { type Dot, MemoryStore, MemoryVolume, type Op, type VersionVector } from '@driftless/core';
+import { seededRandom } from '@driftless/core/testing';
+import { type Intent, ReplicaStore } from '@driftless/crdt';
+import { MemoryNetwork, Replicator, type Role, type SyncReplica, syncReplicaOf } from '@driftless/sync';
+
+/** Who dials whom: the four topologies of the design. */
+export type Topology = 'mesh' | 'star' | 'tree' | 'ring';
+export const TOPOLOGIES: readonly Topology[] = ['mesh', 'star', 'tree', 'ring'];
+
+interface SimNode {
+  readonly id: string;
+  readonly role: Role;
+  readonly dials: readonly string[];
+  readonly volume: MemoryVolume;
+  store: ReplicaStore | undefined;
+  replicator: Replicator | undefined;
+}
+
+const SECRET = 'cluster-sim-secret-0123456789';
+const KEYS = ['k1', 'k2', 'k3', 'k4', 'k5'];
+
+/** The nodes of a 5-node topology: ids, roles and the peers each dials. */
+export function layout(topology: Topology, size = 5): { id: string; role: Role; dials: string[] }[] {
+  const ids = Array.from({ length: size }, (_, i) => `n${i}`);
+  return ids.map((id, i): { id: string; role: Role; dials: string[] } => {
+    switch (topology) {
+      case 'mesh':
+        return { id, role: 'multi', dials: ids.filter((other) => other !== id) };
+      case 'star':
+        return i === 0 ? { id, role: 'primary', dials: [] } : { id, role: 'replica', dials: ['n0'] };
+      case 'tree':
+        // n0 ← n1, n2; n1 ← n3; n2 ← n4: writes anywhere cascade through inner nodes.
+        return { id, role: 'multi', dials: i === 0 ? [] : [ids[Math.floor((i - 1) / 2)] as string] };
+      default:
+        return { id, role: 'multi', dials: [ids[(i + 1) % size] as string] }; // ring
+    }
+  });
+}
+
+/** A running simulated cluster. */
+export class ClusterSim {
+  readonly random: () => number;
+  readonly network: MemoryNetwork;
+  readonly faults: 'none' | 'lossy links' | 'unreliable';
+  readonly nodes: SimNode[];
+  /** Dots of acknowledged (durable) writes. */
+  readonly acknowledged: Dot[] = [];
+  /** What each op's writer had applied when it wrote: the op's causal past. */
+  readonly #pasts = new Map<string, VersionVector>();
+  readonly violations: string[] = [];
+  readonly #pending = new Set<Promise<unknown>>();
+
+  constructor(seed: number, topology: Topology) {
+    this.random = seededRandom(seed);
+    // A third of the schedules run on a clean network, a third with latency and broken
+    // connections, a third also losing, duplicating and reordering frames.
+    const kind = seed % 3;
+    this.faults = kind === 0 ? 'none' : kind === 1 ? 'lossy links' : 'unreliable';
+    this.network = new MemoryNetwork({
+      seed,
+      faults:
+        kind === 0
+          ? {}
+          : {
+              latencyMs: { min: 0, max: 3 },
+              dropProbability: 0.01,
+              ...(kind === 2
+                ? {
+                    unreliable: {
+                      lossProbability: 0.01,
+                      duplicateProbability: 0.02,
+                      reorderProbability: 0.02,
+                    },
+                  }
+                : {}),
+            },
+    });
+    this.nodes = layout(topology).map((node) => ({
+      ...node,
+      volume: new MemoryVolume(),
+      store: undefined,
+      replicator: undefined,
+    }));
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.random() * items.length)] as T;
+  }
+
+  async startAll(): Promise<void> {
+    for (const node of this.nodes) await this.start(node);
+  }
+
+  async start(node: SimNode): Promise<void> {
+    if (node.store) return;
+    const store = await ReplicaStore.open({ store: await MemoryStore.open(node.volume), nodeId: node.id });
+    node.store = store;
+    node.replicator = await Replicator.start({
+      replica: this.#checked(node.id, syncReplicaOf(store), store),
+      transport: this.network.transport({ host: `mem://${node.id}` }),
+      clusterId: 'sim',
+      secret: SECRET,
+      role: node.role,
+      listen: `mem://${node.id}`,
+      peers: node.dials.map((id) => `mem://${id}`),
+      timing: {
+        reconnectBaseMs: 2,
+        reconnectMaxMs: 40,
+        handshakeTimeoutMs: 200,
+        heartbeatIntervalMs: 50,
+        heartbeatTimeoutMs: 400,
+      },
+      random: this.random,
+    });
+  }
+
+  async stop(node: SimNode): Promise<void> {
+    const { store, replicator } = node;
+    if (!store || !replicator) return;
+    node.store = undefined;
+    node.replicator = undefined;
+    await replicator.close();
+    await store.close();
+  }
+
+  /** A random write at a random running writable node; acknowledged ones are recorded. */
+  write(): void {
+    const writers = this.nodes.filter((node) => node.store && node.role !== 'replica');
+    if (writers.length === 0) return;
+    const node = this.pick(writers);
+    const store = node.store as ReplicaStore;
+    const [collection, intent] = this.#intent();
+    const past = store.state.versionVector;
+    let written: Promise<{ op: Op }>;
+    try {
+      written = store.write(collection, this.pick(KEYS), intent);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'TYPE_CONFLICT') return;
+      throw error;
+    }
+    const promise = written.then(
+      ({ op }) => {
+        this.acknowledged.push({ origin: op.origin, seq: op.seq });
+      },
+      (error: { code?: string }) => {
+        // A write cut off by a restart was never acknowledged; anything else is a failure.
+        if (error.code !== 'STORE_CLOSED' && error.code !== 'LOG_FAILED' && error.code !== 'TYPE_CONFLICT')
+          this.violations.push(`write failed: ${String(error)}`);
+      },
+    );
+    // The op is admitted and applied synchronously, so its seq is known at once.
+    const seq = store.state.versionVector.get(node.id);
+    this.#pasts.set(`${node.id}:${seq}`, past);
+    this.#track(promise);
+  }
+
+  /** Cuts the cluster in two random, non-empty halves. */
+  partition(): void {
+    const shuffled = [...this.nodes].sort(() => this.random() - 0.5);
+    const cut = 1 + Math.floor(this.random() * (shuffled.length - 1));
+    this.network.partition(
+      shuffled.slice(0, cut).map((node) => `mem://${node.id}`),
+      shuffled.slice(cut).map((node) => `mem://${node.id}`),
+    );
+  }
+
+  heal(): void {
+    this.network.heal();
+  }
+
+  async restart(): Promise<void> {
+    const node = this.pick(this.nodes);
+    await this.stop(node);
+    await this.start(node);
+  }
+
+  /** Lets writes, deliveries and reconnects run for a moment. */
+  async settle(ms: number): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    await Promise.all([...this.#pending]);
+  }
+
+  /** Waits until every node holds the same ops and the same digest, or `timeoutMs` passes. */
+  async converge(timeoutMs: number): Promise<boolean> {
+    this.heal();
+    for (const node of this.nodes) await this.start(node);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      await this.settle(5);
+      if (this.converged()) return true;
+    }
+    return false;
+  }
+
+  converged(): boolean {
+    const stores = this.nodes.map((node) => node.store as ReplicaStore);
+    const first = stores[0] as ReplicaStore;
+    return stores.every(
+      (store) =>
+        store.log.versionVector.equals(first.log.versionVector) &&
+        store.state.digest() === first.state.digest(),
+    );
+  }
+
+  /** Acknowledged writes some node lacks at the end. */
+  lost(): string[] {
+    const lost: string[] = [];
+    for (const node of this.nodes) {
+      const vector = (node.store as ReplicaStore).log.versionVector;
+      for (const dot of this.acknowledged)
+        if (!vector.includes(dot.origin, dot.seq)) lost.push(`${node.id} lacks ${dot.origin}:${dot.seq}`);
+    }
+    return lost;
+  }
+
+  describe(): string {
+    const lines = this.nodes.map((node) => {
+      const store = node.store;
+      const status = node.replicator?.status() ?? [];
+      return `${node.id} ${JSON.stringify(store?.log.versionVector)} ${store?.state.digest().slice(0, 8)} ${status
+        .map((peer) => `${peer.nodeId ?? peer.url}:${peer.state}`)
+        .join(',')}`;
+    });
+    return [`network: ${this.faults}`, ...lines].join('\n');
+  }
+
+  async closeAll(): Promise<void> {
+    for (const node of this.nodes) await this.stop(node);
+  }
+
+  #track(promise: Promise<unknown>): void {
+    this.#pending.add(promise);
+    void promise.finally(() => this.#pending.delete(promise));
+  }
+
+  /** Checks causal delivery on every receive: each new op's writer's past is already applied here. */
+  #checked(id: string, replica: SyncReplica, store: ReplicaStore): SyncReplica {
+    return {
+      get nodeId() {
+        return replica.nodeId;
+      },
+      get versionVector() {
+        return replica.versionVector;
+      },
+      readSince: (since) => replica.readSince(since),
+      onAppend: (listener) => replica.onAppend(listener),
+      receive: (ops) => {
+        let applied = store.state.versionVector;
+        for (const op of ops) {
+          if (op.seq <= applied.get(op.origin)) continue;
+          // A gap makes the log refuse the whole batch (OP_GAP): nothing of it is applied.
+          if (op.seq > applied.get(op.origin) + 1) break;
+          const past = this.#pasts.get(`${op.origin}:${op.seq}`);
+          if (past && !applied.dominates(past))
+            this.violations.push(
+              `${id} applied ${op.origin}:${op.seq} before its past ${JSON.stringify(past)}`,
+            );
+          applied = applied.with(op.origin, op.seq);
+        }
+        return replica.receive(ops);
+      },
+    };
+  }
+
+  #intent(): [string, Intent] {
+    const element = this.pick(['a', 'b', 'c']);
+    switch (Math.floor(this.random() * 7)) {
+      case 0:
+        return ['reg', { kind: 'set', value: Math.floor(this.random() * 100) }];
+      case 1:
+        return [
+          'doc',
+          { kind: 'patch', patch: { [this.pick(['x', 'y'])]: this.pick([1, 'two', null, { z: 3 }]) } },
+        ];
+      case 2:
+        return ['cnt', { kind: 'incr', delta: this.pick([1, 2, -1]) }];
+      case 3:
+        return ['set', { kind: 'add', element }];
+      case 4:
+        return ['set', { kind: 'remove', element }];
+      case 5:
+        return [this.pick(['reg', 'doc', 'cnt', 'set']), { kind: 'del' }];
+      default:
+        return ['reg', { kind: 'set', value: { nested: [this.random() > 0.5] } }];
+    }
+  }
+}

@@ -1,0 +1,290 @@
+import { MemoryStore, type Op, VersionVector } from '@driftless/core';
+import { type Intent, ReplicaStore } from '@driftless/crdt';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  authProof,
+  CLOSE_CODES,
+  type Connection,
+  createNonce,
+  decodeMessage,
+  encodeMessage,
+  MemoryNetwork,
+  PROTOCOL_VERSION,
+  Replicator,
+  type ReplicatorOptions,
+  syncReplicaOf,
+} from '../src/index.js';
+
+const SECRET = 'replicator-test-secret-0123456789';
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface TestNode {
+  readonly store: ReplicaStore;
+  readonly replicator: Replicator;
+}
+
+async function node(
+  network: MemoryNetwork,
+  id: string,
+  options: Partial<Omit<ReplicatorOptions, 'replica' | 'transport'>> = {},
+): Promise<TestNode> {
+  const store = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: id });
+  const replicator = await Replicator.start({
+    replica: syncReplicaOf(store),
+    transport: network.transport({ host: `mem://${id}` }),
+    clusterId: 'test',
+    secret: SECRET,
+    listen: `mem://${id}`,
+    timing: { reconnectBaseMs: 5, reconnectMaxMs: 50 },
+    ...options,
+  });
+  cleanups.push(async () => {
+    await replicator.close();
+    await store.close();
+  });
+  return { store, replicator };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+const write = (n: TestNode, key: string, intent: Intent = { kind: 'set', value: key }) =>
+  n.store.write('c', key, intent);
+
+/** A raw connection to `url` that records every frame and the close. */
+async function rawPeer(network: MemoryNetwork, url: string, host = 'mem://raw') {
+  const connection: Connection = await network.transport({ host }).dial(url);
+  const frames: Uint8Array[] = [];
+  let closed: { code: number; reason: string } | undefined;
+  connection.open({
+    message: (frame) => frames.push(frame),
+    drain: () => {},
+    close: (code, reason) => {
+      closed = { code, reason };
+    },
+  });
+  return {
+    connection,
+    frames,
+    closed: () => closed,
+    messages: () => frames.map((frame) => decodeMessage(frame)),
+  };
+}
+
+describe('Replicator over the in-memory network', () => {
+  it('replicates writes both ways and acks them durably', async () => {
+    const network = new MemoryNetwork({ seed: 1 });
+    const a = await node(network, 'a');
+    const b = await node(network, 'b', { peers: ['mem://a'] });
+    const { op } = await write(a, 'k1');
+    await write(b, 'k2');
+    await until(
+      () => a.store.state.digest() === b.store.state.digest() && a.store.log.versionVector.total === 2,
+      'convergence',
+    );
+    const acked = await a.replicator.waitForAcks(op, 1, 5_000);
+    expect(acked).toEqual({ peers: ['b'], complete: true });
+    expect(b.store.state.get('c', 'k1')?.value).toBe('k1');
+  });
+
+  it('waitForAcks reports the peers that hold the write when the timeout comes first', async () => {
+    const network = new MemoryNetwork({ seed: 2 });
+    const a = await node(network, 'a');
+    await node(network, 'b', { peers: ['mem://a'] });
+    await until(() => a.replicator.connectedPeers.length === 1, 'b connected');
+    network.partition(['mem://a'], ['mem://b']);
+    const { op } = await write(a, 'k');
+    expect(await a.replicator.waitForAcks(op, 1, 50)).toEqual({ peers: [], complete: false });
+  });
+
+  it('reports per-peer lag while a peer is cut off, and none once it caught up', async () => {
+    const network = new MemoryNetwork({ seed: 3 });
+    let now = 1_000_000;
+    const a = await node(network, 'a', { now: () => now });
+    await node(network, 'b', { peers: ['mem://a'] });
+    await until(() => a.replicator.connectedPeers.length === 1, 'b connected');
+    network.cut('mem://a', 'mem://b');
+    for (let i = 0; i < 10; i++) await write(a, `k${i}`);
+    now += 2_500;
+    const [lagging] = a.replicator.status();
+    expect(lagging).toMatchObject({ nodeId: 'b', direction: 'inbound', opsNotDurable: 10 });
+    expect(lagging?.lagMs).toBe(2_500);
+    network.heal();
+    await until(() => a.replicator.status()[0]?.opsNotDurable === 0, 'b acked');
+    expect(a.replicator.status()[0]).toMatchObject({
+      opsNotSent: 0,
+      opsNotDurable: 0,
+      lagMs: 0,
+      state: 'streaming',
+    });
+  });
+
+  it('sends a single op at once, and coalesces ops written together into few frames', async () => {
+    const network = new MemoryNetwork({ seed: 4 });
+    const a = await node(network, 'a');
+    const b = await node(network, 'b', { peers: ['mem://a'] });
+    await until(() => a.replicator.connectedPeers.length === 1, 'b connected');
+    await write(a, 'one');
+    await until(() => b.store.log.versionVector.get('a') === 1, 'the single op');
+    const framesBefore = a.replicator.status()[0]?.stats.framesSent ?? 0;
+    await Promise.all(Array.from({ length: 2_000 }, (_, i) => write(a, `k${i}`)));
+    await until(() => b.store.log.versionVector.get('a') === 2_001, 'the burst');
+    const stats = a.replicator.status()[0]?.stats;
+    // 2,000 ops in a handful of OPS frames (plus ACKs and PINGs), not one frame per op.
+    expect((stats?.framesSent ?? 0) - framesBefore).toBeLessThan(50);
+  });
+
+  it('relays ops of other origins along a chain, in causal order', async () => {
+    const network = new MemoryNetwork({ seed: 5 });
+    const a = await node(network, 'a');
+    const b = await node(network, 'b', { peers: ['mem://a'] });
+    const c = await node(network, 'c', { peers: ['mem://b'] });
+    await write(a, 'from-a');
+    await write(c, 'from-c');
+    await until(
+      () => [a, b, c].every((n) => n.store.log.versionVector.total === 2),
+      'every node holds both writes',
+    );
+    expect(new Set([a, b, c].map((n) => n.store.state.digest())).size).toBe(1);
+  });
+
+  it('keeps one session between two nodes that dial each other', async () => {
+    const network = new MemoryNetwork({ seed: 6 });
+    const a = await node(network, 'a', { peers: ['mem://b'] });
+    const b = await node(network, 'b', { peers: ['mem://a'] });
+    await write(a, 'x');
+    await until(() => b.store.log.versionVector.get('a') === 1, 'replication');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(a.replicator.connectedPeers).toEqual(['b']);
+    expect(b.replicator.connectedPeers).toEqual(['a']);
+  });
+
+  it('refuses a peer with the wrong secret, another cluster, or itself, with a clear close code', async () => {
+    const network = new MemoryNetwork({ seed: 7 });
+    const a = await node(network, 'a');
+    const events: { code: number; reason: string }[] = [];
+    const onEvent = (event: { type: string; code?: number; reason?: string }) => {
+      if (event.type === 'disconnected')
+        events.push({ code: event.code as number, reason: event.reason as string });
+    };
+    await node(network, 'wrong-secret', {
+      peers: ['mem://a'],
+      secret: 'not-the-cluster-secret-at-all',
+      onEvent,
+    });
+    await until(() => events.some((e) => e.code === CLOSE_CODES.AUTH_FAILED), 'AUTH_FAILED');
+    await node(network, 'other-cluster', { peers: ['mem://a'], clusterId: 'elsewhere', onEvent });
+    await until(() => events.some((e) => e.code === CLOSE_CODES.CLUSTER_MISMATCH), 'CLUSTER_MISMATCH');
+    expect(a.replicator.connectedPeers).toEqual([]);
+    expect(events.find((e) => e.code === CLOSE_CODES.AUTH_FAILED)?.reason).toMatch(/cluster secret/);
+  });
+
+  it('refuses an unknown protocol version by name', async () => {
+    const network = new MemoryNetwork({ seed: 8 });
+    await node(network, 'a');
+    const peer = await rawPeer(network, 'mem://a');
+    peer.connection.send(
+      encodeMessage({
+        type: 'hello',
+        version: PROTOCOL_VERSION + 1,
+        clusterId: 'test',
+        nodeId: 'raw',
+        role: 'multi',
+        nonce: createNonce(),
+      }),
+    );
+    await until(() => peer.closed() !== undefined, 'close');
+    expect(peer.closed()?.code).toBe(CLOSE_CODES.PROTOCOL_VERSION);
+    expect(peer.closed()?.reason).toContain(
+      `protocol ${PROTOCOL_VERSION} and the peer ${PROTOCOL_VERSION + 1}`,
+    );
+  });
+
+  it('a replayed handshake fails: a proof is bound to the nonce of one connection', async () => {
+    const network = new MemoryNetwork({ seed: 9 });
+    await node(network, 'a');
+    // A genuine peer authenticates on a first connection; its frames are recorded…
+    const first = await rawPeer(network, 'mem://a');
+    const nonce = createNonce();
+    const hello = encodeMessage({
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      clusterId: 'test',
+      nodeId: 'raw',
+      role: 'multi',
+      nonce,
+    });
+    first.connection.send(hello);
+    await until(() => first.frames.length > 0, 'HELLO from a');
+    const theirs = first.messages()[0];
+    if (theirs?.type !== 'hello') throw new Error('expected HELLO');
+    const proof = authProof(new TextEncoder().encode(SECRET), 'test', 'raw', 'a', theirs.nonce, nonce);
+    const auth = encodeMessage({ type: 'auth', proof, vector: VersionVector.EMPTY });
+    first.connection.send(auth);
+    await until(() => first.messages().some((m) => m.type === 'auth'), 'AUTH from a');
+    expect(first.closed()).toBeUndefined();
+    // …and replayed on a second connection, where a sent a new nonce.
+    const second = await rawPeer(network, 'mem://a', 'mem://raw2');
+    second.connection.send(hello);
+    second.connection.send(auth);
+    await until(() => second.closed() !== undefined, 'close');
+    expect(second.closed()?.code).toBe(CLOSE_CODES.AUTH_FAILED);
+  });
+
+  it('closes a session that forges ops of this node, or ops originated by a read-only replica', async () => {
+    const network = new MemoryNetwork({ seed: 10 });
+    const a = await node(network, 'a');
+    const forge = async (nodeId: string, role: 'multi' | 'replica', op: Op) => {
+      const peer = await rawPeer(network, 'mem://a', `mem://${nodeId}`);
+      const nonce = createNonce();
+      peer.connection.send(
+        encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, clusterId: 'test', nodeId, role, nonce }),
+      );
+      await until(() => peer.frames.length > 0, 'HELLO');
+      const theirs = peer.messages()[0];
+      if (theirs?.type !== 'hello') throw new Error('expected HELLO');
+      const proof = authProof(new TextEncoder().encode(SECRET), 'test', nodeId, 'a', theirs.nonce, nonce);
+      peer.connection.send(encodeMessage({ type: 'auth', proof, vector: VersionVector.EMPTY }));
+      await until(() => peer.messages().some((m) => m.type === 'auth'), 'AUTH');
+      peer.connection.send(encodeMessage({ type: 'ops', number: 1, ops: [op] }));
+      await until(() => peer.closed() !== undefined, 'close');
+      return peer.closed();
+    };
+    const mutation = [0, 'forged'];
+    const op = (origin: string): Op => ({ origin, seq: 1, hlc: 1, collection: 'c', key: 'k', mutation });
+    expect((await forge('mallory', 'multi', op('a')))?.code).toBe(CLOSE_CODES.FORBIDDEN_ORIGIN);
+    expect((await forge('ro', 'replica', op('ro')))?.code).toBe(CLOSE_CODES.FORBIDDEN_ORIGIN);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(a.store.log.versionVector.total).toBe(0);
+  });
+
+  it('a malformed frame closes the session with BAD_FRAME and applies nothing', async () => {
+    const network = new MemoryNetwork({ seed: 11 });
+    const a = await node(network, 'a');
+    const peer = await rawPeer(network, 'mem://a');
+    peer.connection.send(Uint8Array.from([2, 0, 0, 0, 1, 0xc1]));
+    await until(() => peer.closed() !== undefined, 'close');
+    expect(peer.closed()?.code).toBe(CLOSE_CODES.BAD_FRAME);
+    expect(a.store.log.versionVector.total).toBe(0);
+  });
+
+  it('promotion re-announces the role: a replica cannot originate ops until promoted', async () => {
+    const network = new MemoryNetwork({ seed: 12 });
+    const primary = await node(network, 'p', { role: 'primary' });
+    const replica = await node(network, 'r', { role: 'replica', peers: ['mem://p'] });
+    await until(() => primary.replicator.connectedPeers.includes('r'), 'replica connected');
+    expect(primary.replicator.status()[0]?.role).toBe('replica');
+    replica.replicator.setRole('multi');
+    await until(() => primary.replicator.status()[0]?.role === 'multi', 'role re-announced');
+    await write(replica, 'after-promotion');
+    await until(() => primary.store.log.versionVector.get('r') === 1, 'the promoted node replicates');
+  });
+});
