@@ -84,7 +84,8 @@ export function decodeOps(bytes: Uint8Array, limits?: DecodeLimits): Op[] {
       typeof firstSeq !== 'number' ||
       !Number.isSafeInteger(firstSeq) ||
       firstSeq < 1 ||
-      !Number.isSafeInteger(firstSeq + count - 1)
+      // The last seq; (firstSeq + count) - 1 can round through 2^53 back to a safe 2^53 - 1.
+      !Number.isSafeInteger(firstSeq + (count - 1))
     ) {
       malformed(`run ${r - 2} has an invalid first seq`);
     }

@@ -95,6 +95,7 @@ export class OpLog {
   #failure: DriftlessError | undefined;
   #closed = false;
   readonly #listeners = new Set<AppendListener>();
+  readonly #installListeners = new Set<(vector: VersionVector) => void>();
 
   private constructor(options: OpLogOptions, state: LogState) {
     this.nodeId = options.nodeId;
@@ -174,6 +175,60 @@ export class OpLog {
     return accepted;
   }
 
+  /**
+   * Records that this replica now holds every op up to `vector` without having them in its log
+   * (a compacted delta or a snapshot from a peer brought their effects), committing `writes` (the
+   * state they produced) in the same transaction. The log's base rises to `vector`: a peer behind
+   * it is served a state instead of ops. Ops at or below `vector` appended later are skipped as
+   * known; ops the log already holds stay and are still served above the base. Resolves once
+   * durable; after it, versionVector includes `vector`.
+   */
+  install(vector: VersionVector, writes: readonly StoreWrite[]): Promise<void> {
+    this.#assertWritable();
+    for (const [origin, seq] of vector.entries()) {
+      if (seq > (this.#admitted.get(origin) ?? 0)) this.#admitted.set(origin, seq);
+    }
+    // The log stops serving peers below the new base at once (if the commit fails, the log refuses
+    // everything until reopened anyway). Ops written from now on may build on ops that will never
+    // be in this log: tell the readers that stream it (replication) before any can be appended.
+    const base = this.#base.merge(vector);
+    this.#base = base;
+    for (const listener of this.#installListeners) listener(vector);
+    return this.#serialize(async () => {
+      if (this.#failure) throw this.#failure;
+      const durable = this.#durable.merge(vector);
+      try {
+        await this.#store.commit([
+          ...writes,
+          metaWrite('vv', durable.toValue()),
+          metaWrite('base', base.toValue()),
+          metaWrite('hlc', this.clock.highWater),
+        ]);
+      } catch (error) {
+        this.#fail(error, []);
+        throw this.#failure;
+      }
+      this.#durable = durable;
+    });
+  }
+
+  /**
+   * Calls `listener` synchronously whenever an install begins (see install): from then on the log
+   * may hold ops whose causal past it does not. Returns the unsubscribe function.
+   */
+  onInstall(listener: (vector: VersionVector) => void): () => void {
+    this.#installListeners.add(listener);
+    return () => this.#installListeners.delete(listener);
+  }
+
+  /** Resolves once every append and install issued so far has committed (or failed). */
+  settled(): Promise<void> {
+    return this.#lane.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
   /** Calls `listener` with every entry made durable from now on. Returns the unsubscribe function. */
   onAppend(listener: AppendListener): () => void {
     this.#listeners.add(listener);
@@ -247,6 +302,8 @@ export class OpLog {
       const seen = new Set<string>();
       for (const op of decodeEntry(value, key as number)) {
         ops++;
+        // Ops below the base stay in entries an install or a partial truncation left behind.
+        if (op.seq <= this.#base.get(op.origin)) continue;
         const expected = next.get(op.origin) ?? 1;
         if (op.seq !== expected)
           throwCorrupt(`entry ${key} (${formatDot(op)} where ${op.origin}:${expected} was due)`);

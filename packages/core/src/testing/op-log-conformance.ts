@@ -277,6 +277,31 @@ export function runOpLogConformance(name: string, harness: StoreHarness): void {
       expect(await store.get('state', 'y')).toBeUndefined();
     });
 
+    it('installs a state: the vector and base rise, later ops continue above it, and it survives reopen', async () => {
+      const store = await create();
+      const log = await openLog(store);
+      await log.appendLocal([write('mine')]);
+      await log.append([remoteOp('b', 1)]);
+      const installed = VersionVector.from({ b: 5, c: 3 });
+      await log.install(installed, [{ table: 'extra', key: 'state', value: new Uint8Array([7]) }]);
+      expect(log.versionVector.toJSON()).toEqual({ a: 1, b: 5, c: 3 });
+      expect(log.baseVector.toJSON()).toEqual({ b: 5, c: 3 });
+      // Ops the install covered are known; the next ones of each origin follow it.
+      expect(await log.append([remoteOp('b', 3), remoteOp('b', 6), remoteOp('c', 4)])).toHaveLength(2);
+      await expect(log.append([remoteOp('c', 6)])).rejects.toMatchObject({ code: 'OP_GAP' });
+      // A peer above the base is served from the log; one below it is not.
+      expect(dots(await readAll(log, VersionVector.from({ b: 5, c: 3 })))).toEqual(['a:1', 'b:6', 'c:4']);
+      expect(log.canServe(VersionVector.from({ b: 4, c: 3 }))).toBe(false);
+      expect(await log.verify()).toMatchObject({ entries: 3 });
+      await log.close();
+      const reopened = await reopen(store);
+      const again = await openLog(reopened);
+      expect(again.versionVector.toJSON()).toEqual({ a: 1, b: 6, c: 4 });
+      expect(again.baseVector.toJSON()).toEqual({ b: 5, c: 3 });
+      expect(await again.verify()).toMatchObject({ entries: 3 });
+      expect([...((await reopened.get('extra', 'state')) ?? [])]).toEqual([7]);
+    });
+
     it('tells listeners about every durable entry, in order', async () => {
       const log = await openLog(await create());
       const seen: number[] = [];
