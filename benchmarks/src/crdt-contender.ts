@@ -20,8 +20,10 @@ export interface Replica<U> {
   read(key: string): unknown;
   /** A string equal on two replicas of the same system exactly when they hold the same state. */
   fingerprint(): string;
-  /** The bytes a new replica would download to catch up with this one's whole state. */
+  /** The bytes a new replica (lacking every update) would download to catch up with this one. */
   stateBytes(): number;
+  /** Driftless only: the bytes of a whole-state snapshot, the bootstrap form, beside its delta. */
+  snapshotBytes?(): number;
   /** An independent replica holding this one's state, ready to receive (untimed setup). */
   copy(): Replica<U>;
 }
@@ -33,6 +35,11 @@ export interface Contender<U> {
   open(writer: number): Replica<U>;
   /** The bytes `updates` take on the wire, sent as the system would send them. */
   wireBytes(updates: readonly U[]): number;
+  /**
+   * For a system that sends each update as made, the bytes of the same updates merged into batches
+   * of 1,000 (as Driftless sends ops): the like-for-like comparison of update encodings.
+   */
+  batchedWireBytes?(updates: readonly U[]): number;
 }
 
 /**

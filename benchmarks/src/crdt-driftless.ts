@@ -11,16 +11,22 @@ import { BATCH_OPS, chunk } from './workload.js';
 /** The collection every benchmark key lives in. */
 export const CRDT_COLLECTION = 'c';
 
-/** A replica: its state, and the origin, seq and clock it writes with. */
+/** A replica: its state, the origin, seq and clock it writes with, and the ops it received. */
 class DriftlessReplica implements Replica<Op> {
   readonly #state: ReplicaState;
   readonly #origin: string;
   readonly #clock = new HybridLogicalClock();
   #seq = 0;
+  /**
+   * The lists of ops received here (held by the caller anyway). Ops written here are not kept, so
+   * that figure 4 measures the state alone: a writer has no catch-up figure.
+   */
+  readonly #received: (readonly Op[])[];
 
-  constructor(origin: string, state = new ReplicaState()) {
+  constructor(origin: string, state = new ReplicaState(), received: (readonly Op[])[] = []) {
     this.#origin = origin;
     this.#state = state;
+    this.#received = received;
   }
 
   set(key: string, value: number): Op {
@@ -33,6 +39,7 @@ class DriftlessReplica implements Replica<Op> {
   receive(ops: readonly Op[]): void {
     const state = this.#state;
     for (const op of ops) state.apply(op);
+    this.#received.push(ops);
   }
 
   read(key: string): unknown {
@@ -44,13 +51,28 @@ class DriftlessReplica implements Replica<Op> {
     return this.#state.digest();
   }
 
-  /** The snapshot: the stand-in for a compacted delta until the sync layer has one. */
+  /**
+   * The compacted delta of every op received here: what a new replica, lacking all of them,
+   * applies. Checked before it counts: a new replica that applies it must match this one.
+   */
   stateBytes(): number {
+    if (this.#seq > 0) throw new Error('Driftless: catch-up bytes are measured on receiving replicas only');
+    const delta = this.#state.delta(this.#received.flat());
+    const caughtUp = new ReplicaState();
+    caughtUp.applyDelta(delta);
+    if (caughtUp.digest() !== this.fingerprint())
+      throw new Error('Driftless: a new replica that applied the delta does not match the replica');
+    return delta.length;
+  }
+
+  snapshotBytes(): number {
     return this.#state.snapshot().length;
   }
 
   copy(): DriftlessReplica {
-    return new DriftlessReplica(this.#origin, ReplicaState.restore(this.#state.snapshot()));
+    return new DriftlessReplica(this.#origin, ReplicaState.restore(this.#state.snapshot()), [
+      ...this.#received,
+    ]);
   }
 }
 

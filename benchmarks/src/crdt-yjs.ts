@@ -1,5 +1,6 @@
 import * as Y from 'yjs';
 import type { Contender, Replica } from './crdt-contender.js';
+import { BATCH_OPS, chunk } from './workload.js';
 
 /**
  * Yjs as the CRDT benchmarks drive it: one Y.Doc per replica, keys in one Y.Map, one transaction
@@ -74,4 +75,6 @@ export const yjs: Contender<Uint8Array> = {
   name: 'Yjs',
   open: () => new YjsReplica(),
   wireBytes: (updates) => updates.reduce((sum, update) => sum + update.length, 0),
+  batchedWireBytes: (updates) =>
+    chunk(updates, BATCH_OPS).reduce((sum, batch) => sum + Y.mergeUpdates(batch).length, 0),
 };

@@ -100,9 +100,13 @@ const NOTES = [
   '   WASM memory as external; linear memory only grows, so it includes allocator slack). Driftless: one op',
   '   per key; Yjs: transactions of 1,000 keys (one per key measured the same); Automerge: its engine (the',
   "   document's backend), a change per 1,000 keys, without the JS view a document also holds (below).",
-  '5a Driftless: snapshot() of the receiving replica after (2), the stand-in until compacted deltas exist;',
-  '   Yjs: Y.encodeStateAsUpdate of its receiving doc; Automerge: Automerge.save. 5b: every update of (2):',
-  '   Driftless encodeOps in 1,000-op batches, Yjs and Automerge Σ update/change lengths.',
+  '5a What a new replica downloads to catch up with the receiving replica after (2). Driftless:',
+  '   ReplicaState.delta(ops) of the ops it lacks (all of them; every key is touched, so the delta holds the',
+  '   whole state, and a fresh state that applies it must match before the figure counts); its snapshot()',
+  '   is the extra row. Yjs: Y.encodeStateAsUpdate of its receiving doc (it keeps a struct per overwritten',
+  '   map entry, ~10 B each); Automerge: Automerge.save (the whole history, compressed).',
+  '5b Every update of (2): Driftless encodeOps in 1,000-op batches (as the log streams them); Yjs and',
+  '   Automerge Σ update/change lengths, each sent as made, and Yjs also merged per 1,000 (Y.mergeUpdates).',
 ];
 
 /** Why Driftless's rates here understate its built code. */

@@ -22,3 +22,4 @@ export { ReplicaStore, type ReplicaStoreOptions, STATE_TABLE } from './replica-s
 export { SNAPSHOT_FORMAT } from './snapshot.js';
 export { compareStamps, type Stamp } from './stamp.js';
 export type { ConflictKind, TypeName } from './types/crdt-type.js';
+export { MAX_YJS_PENDING_BYTES, MAX_YJS_PENDING_UPDATES } from './types/yjs.js';

@@ -7,6 +7,8 @@ export type Intent =
   | { readonly kind: 'incr'; readonly delta: number }
   | { readonly kind: 'add'; readonly element: Value }
   | { readonly kind: 'remove'; readonly element: Value }
+  /** A Yjs update (v1 encoding) made by a Y.Doc that holds what the key reads. */
+  | { readonly kind: 'yjs'; readonly update: Uint8Array }
   | { readonly kind: 'del' };
 
 /** How a collection resolves concurrent `set`s: last writer wins, or keep them as siblings. */
@@ -35,6 +37,10 @@ export function validateIntent(intent: Intent): void {
     case 'add':
     case 'remove':
       if (measureValue(intent.element) < 0) invalid('a set element must be plain JSON data (or bytes)');
+      return;
+    case 'yjs':
+      if (!(intent.update instanceof Uint8Array) || intent.update.length === 0)
+        invalid('a Yjs update must be non-empty bytes (a Uint8Array in the v1 encoding)');
       return;
     case 'del':
       return;

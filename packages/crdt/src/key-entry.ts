@@ -3,6 +3,15 @@ import type { Mutation } from './mutation.js';
 import { compareStamps, type Stamp } from './stamp.js';
 import type { ConflictSink, CrdtType, DeleteIntent, TypeName } from './types/crdt-type.js';
 import { TYPES } from './types/registry.js';
+import { isYjsPresent, type YjsState } from './types/yjs.js';
+
+/** The fields of an entry an op may change, kept to undo an op a type refuses midway. */
+export interface SavedEntry {
+  readonly type: TypeName;
+  readonly winner: Stamp | undefined;
+  readonly state: unknown;
+  readonly hidden: ReadonlyMap<TypeName, unknown> | undefined;
+}
 
 /** Everything a delete leaves behind on a key: the latest delete's stamp and the counter totals deleted. */
 export interface Tombstone {
@@ -105,6 +114,28 @@ export class KeyEntry {
   /** What a reader sees, or undefined when the key reads as absent. */
   read(): Value | undefined {
     return typeOf(this.type).read(this.state);
+  }
+
+  /** Whether a reader sees a value: read() !== undefined, without building a Yjs key's value. */
+  isPresent(): boolean {
+    return this.type === 'yjs' ? isYjsPresent(this.state as YjsState) : this.read() !== undefined;
+  }
+
+  /**
+   * What applyValue may change. A type that refuses an op midway (yjs) leaves its own state as it
+   * was; restoring this undoes the rest: the visible type, the winner, a hidden state just created.
+   */
+  save(): SavedEntry {
+    const { type, winner, state, hidden } = this;
+    return { type, winner, state, hidden: hidden && new Map(hidden) };
+  }
+
+  /** Puts back what save() kept. */
+  restore(saved: SavedEntry): void {
+    this.type = saved.type;
+    this.winner = saved.winner;
+    this.state = saved.state;
+    this.hidden = saved.hidden && new Map(saved.hidden);
   }
 
   /** The join of this entry with another replica's entry for the same key. */

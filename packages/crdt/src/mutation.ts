@@ -10,12 +10,14 @@ import { type Dot, DriftlessError, isNodeId, isValueMap, type Value } from '@dri
  *   [3, delta]                 incr       counter increment (negative: decrement)
  *   [4, element, seen]         add        add to an add-wins set
  *   [5, element, seen]         remove     remove from an add-wins set what the writer had seen
- *   [6, update]                yjs        a Yjs update
+ *   [6, update, base?]         yjs        a Yjs update (v1 encoding) joining the key's documents
+ *                                        named by `base`; without a base, a new document
  *   [7, value, seen]           mvset      multi-value register write
  *
  * `seen` is a flat [origin, seq, …] list of the dots the writer had observed on the key and
  * replaces; `counterSeen` a flat [origin, increments, decrements, …] list of the counter totals
- * the writer observed.
+ * the writer observed; `base` a flat [origin, seq, …] list naming the Yjs documents the writer
+ * read (each document is named by the dots of the writes that started it).
  */
 export type Mutation =
   | { readonly kind: 'set'; readonly value: Value; readonly seen: readonly Dot[] }
@@ -24,7 +26,7 @@ export type Mutation =
   | { readonly kind: 'incr'; readonly delta: number }
   | { readonly kind: 'add'; readonly element: Value; readonly seen: readonly Dot[] }
   | { readonly kind: 'remove'; readonly element: Value; readonly seen: readonly Dot[] }
-  | { readonly kind: 'yjs'; readonly update: Uint8Array }
+  | { readonly kind: 'yjs'; readonly update: Uint8Array; readonly base: readonly Dot[] }
   | { readonly kind: 'mvset'; readonly value: Value; readonly seen: readonly Dot[] };
 
 /** One origin's counter totals: what it added and what it subtracted. */
@@ -94,7 +96,9 @@ export function encodeMutation(mutation: Mutation): Value {
     case 'remove':
       return [code, mutation.element, encodeDots(mutation.seen)];
     case 'yjs':
-      return [code, mutation.update];
+      return mutation.base.length > 0
+        ? [code, mutation.update, encodeDots(mutation.base)]
+        : [code, mutation.update];
   }
 }
 
@@ -133,9 +137,8 @@ export function decodeMutation(value: Value): Mutation {
     case 'remove':
       return { kind, element: first, seen: decodeDots(second) };
     case 'yjs':
-      if (!(first instanceof Uint8Array) || first.length === 0 || value.length !== 2) {
+      if (!(first instanceof Uint8Array) || first.length === 0)
         invalid('a Yjs update must be non-empty bytes');
-      }
-      return { kind, update: first };
+      return { kind, update: first, base: decodeDots(second) };
   }
 }

@@ -31,6 +31,7 @@ import { type CounterState, observedTotals } from './types/counter.js';
 import type { ConflictKind, TypeName } from './types/crdt-type.js';
 import { elementDots, type OrSetState } from './types/or-set.js';
 import { TYPE_OF_KIND, TYPES } from './types/registry.js';
+import { checkLocalUpdate, visibleDocumentIds, type YjsState } from './types/yjs.js';
 
 /** What a read returns: the key's type and value; a multi-value register also lists its siblings. */
 export interface ReadResult {
@@ -111,7 +112,8 @@ export class ReplicaState {
   /**
    * Turns a caller's intent into a write for the op log, with what this replica has seen of the
    * key. Throws TYPE_CONFLICT when the key holds a value of another type, INVALID_ARGUMENT for a
-   * malformed intent.
+   * malformed intent, YJS_MISSING_DEPENDENCY for a Yjs update that builds on what the key's
+   * documents do not hold (the Yjs client must sync with the key first).
    */
   prepare(collection: string, key: string, intent: Intent): Write {
     if (!isCollectionName(collection))
@@ -121,7 +123,7 @@ export class ReplicaState {
     validateIntent(intent);
     const entry = this.#collections.get(collection)?.get(key);
     const mutation = this.#mutationFor(collection, intent, entry);
-    if (mutation.kind !== 'del' && entry && entry.read() !== undefined) {
+    if (mutation.kind !== 'del' && entry?.isPresent()) {
       const type = TYPE_OF_KIND[mutation.kind];
       if (type !== entry.type) {
         throw new DriftlessError(
@@ -130,6 +132,8 @@ export class ReplicaState {
         );
       }
     }
+    if (mutation.kind === 'yjs')
+      checkLocalUpdate(entry?.peek('yjs') as YjsState | undefined, mutation.update, mutation.base);
     return { collection, key, mutation: encodeMutation(mutation) };
   }
 
@@ -143,25 +147,47 @@ export class ReplicaState {
     let mutation: Mutation;
     try {
       mutation = decodeMutation(op.mutation);
-      if (mutation.kind !== 'del' && TYPES[TYPE_OF_KIND[mutation.kind]] === undefined) {
-        throw new DriftlessError('MUTATION_INVALID', `${mutation.kind} is not supported by this version`);
-      }
     } catch (error) {
       if (!(error instanceof DriftlessError)) throw error;
-      this.#vector.set(op.origin, op.seq);
-      this.#rejected++;
-      return { collection: op.collection, key: op.key, op, kind: 'rejected', changed: false };
+      return this.#reject(op);
     }
+    // A Yjs update can be refused while it applies (see types/yjs.ts): keep what to undo then.
+    const existing = mutation.kind === 'yjs' ? this.#collections.get(op.collection)?.get(op.key) : undefined;
+    const saved = existing?.save();
     const entry = this.#entry(op.collection, op.key, mutation);
     const stamp = stampOf(op);
+    const events: ConflictEvent[] = [];
     const conflict = (kind: ConflictKind, winner = stamp, loser = stamp) =>
-      this.#report({ collection: op.collection, key: op.key, kind, winner, loser });
-    const changed =
-      mutation.kind === 'del'
-        ? entry.applyDelete({ stamp, seen: mutation.seen, counterSeen: mutation.counterSeen })
-        : entry.applyValue(TYPE_OF_KIND[mutation.kind], stamp, mutation, conflict);
+      events.push({ collection: op.collection, key: op.key, kind, winner, loser });
+    let changed: boolean;
+    try {
+      changed =
+        mutation.kind === 'del'
+          ? entry.applyDelete({ stamp, seen: mutation.seen, counterSeen: mutation.counterSeen })
+          : entry.applyValue(TYPE_OF_KIND[mutation.kind], stamp, mutation, conflict);
+    } catch (error) {
+      if (mutation.kind !== 'yjs' || !(error instanceof DriftlessError) || error.code !== 'MUTATION_INVALID')
+        throw error;
+      if (existing && saved) existing.restore(saved);
+      else this.#forget(op.collection, op.key);
+      return this.#reject(op);
+    }
+    for (const event of events) this.#report(event);
     this.#vector.set(op.origin, op.seq);
     return { collection: op.collection, key: op.key, op, kind: mutation.kind, changed };
+  }
+
+  /** Applies an op whose mutation is invalid here as a no-op, and counts it. */
+  #reject(op: Op): Change {
+    this.#vector.set(op.origin, op.seq);
+    this.#rejected++;
+    return { collection: op.collection, key: op.key, op, kind: 'rejected', changed: false };
+  }
+
+  /** Drops an entry an op created and then could not apply. */
+  #forget(collection: string, key: string): void {
+    this.#collections.get(collection)?.delete(key);
+    this.#sortedKeys.delete(collection);
   }
 
   /** The key's type and value, or undefined when it reads as absent. */
@@ -238,9 +264,11 @@ export class ReplicaState {
 
   /**
    * Joins a compacted delta or a whole snapshot into this state, atomically, and returns the keys
-   * whose state changed. Throws REBOOTSTRAP_REQUIRED when the other replica has not seen what this
-   * one collected tombstones below (joining it could resurrect deleted keys), SNAPSHOT_INVALID for
-   * bytes that are not a snapshot.
+   * whose state changed. Throws REBOOTSTRAP_REQUIRED, changing nothing, when either side collected
+   * tombstones below ops the other has not seen (joining could resurrect deleted keys): when the
+   * other replica is behind what this one collected below, or when this one is behind what the
+   * other collected below and holds keys (an empty replica may join anything). Throws
+   * SNAPSHOT_INVALID for bytes that are not a snapshot.
    */
   applyDelta(bytes: Uint8Array): { collection: string; key: string }[] {
     const other = decodeSnapshot(bytes);
@@ -249,6 +277,15 @@ export class ReplicaState {
         'REBOOTSTRAP_REQUIRED',
         `the other replica is behind ${JSON.stringify(this.#collected)}, below which this one collected tombstones: ` +
           'it must bootstrap from a snapshot of this replica instead',
+      );
+    }
+    // The other side dropped keys whose ops are all below its collected vector, so its delta or
+    // snapshot says nothing of them: a key here that one of the ops this side lacks deleted would stay.
+    if (!this.versionVector.dominates(other.collected) && holdsKeys(this.#collections)) {
+      throw new DriftlessError(
+        'REBOOTSTRAP_REQUIRED',
+        `this replica lacks ops below ${JSON.stringify(other.collected)}, below which the other collected tombstones: ` +
+          'replace its state with a snapshot of the other (ReplicaState.restore) instead of joining it',
       );
     }
     const seenHere = this.versionVector;
@@ -279,9 +316,16 @@ export class ReplicaState {
   }
 
   /**
-   * Drops every key that reads as absent and whose writes and deletes are all below `stable`
-   * (what every replica in the membership has seen, supplied by the sync layer). Returns the keys
-   * dropped. From then on, a replica behind `stable` must re-bootstrap (see applyDelta).
+   * Drops every key that reads as absent and whose writes and deletes are all below `stable`.
+   * Returns the keys dropped. From then on, a replica behind `stable` must re-bootstrap (see
+   * applyDelta).
+   *
+   * `stable` (supplied by the sync layer) must be causally stable here: every op this replica has
+   * yet to apply must come causally after every op below it. The meet of what every member has
+   * seen is not enough: a member may hold a write concurrent with a collected delete that this
+   * replica has not received, and that write would then recreate the key here alone. Take the meet
+   * of the version vectors members reported, each one only once this replica has applied
+   * everything in it.
    */
   collectTombstones(stable: VersionVector): { collection: string; key: string }[] {
     const dropped: { collection: string; key: string }[] = [];
@@ -328,6 +372,18 @@ export class ReplicaState {
     return state;
   }
 
+  /**
+   * Takes over `other`'s keys and vectors, keeping this state's collection modes, listeners and
+   * counts: how a persistent replica rolls back to what is durable after a failed commit. `other`
+   * must not be used afterwards.
+   */
+  replaceWith(other: ReplicaState): void {
+    this.#collections = other.#collections;
+    this.#vector = other.#vector;
+    this.#collected = other.#collected;
+    this.#sortedKeys.clear();
+  }
+
   /** A hash (hex SHA-256) of the canonical state: equal for replicas that applied the same ops. */
   digest(): string {
     return bytesToHex(sha256(encode(encodeCollections(this.#collections))));
@@ -337,7 +393,7 @@ export class ReplicaState {
     const peek = (type: TypeName) => entry?.peek(type);
     const dots = (type: TypeName): Dot[] => {
       const state = peek(type);
-      return state === undefined ? [] : (TYPES[type]?.liveDots(state) ?? []);
+      return state === undefined ? [] : TYPES[type].liveDots(state);
     };
     switch (intent.kind) {
       case 'set':
@@ -354,8 +410,12 @@ export class ReplicaState {
         const seen = set ? elementDots(set, intent.element) : [];
         return { kind: intent.kind, element: intent.element, seen };
       }
+      case 'yjs': {
+        const state = peek('yjs') as YjsState | undefined;
+        return { kind: 'yjs', update: intent.update, base: state ? visibleDocumentIds(state) : [] };
+      }
       case 'del': {
-        const seen = [...dots('mv'), ...dots('set')];
+        const seen = [...dots('mv'), ...dots('set'), ...dots('yjs')];
         const counter = peek('counter') as CounterState | undefined;
         const counterSeen = counter ? observedTotals(counter) : [];
         return { kind: 'del', seen, counterSeen };
@@ -404,6 +464,11 @@ function readEntry(entry: KeyEntry): ReadResult | undefined {
   if (entry.type !== 'mv') return { type: entry.type, value };
   const siblings = value as unknown as { value: Value; origin: string; hlc: number }[];
   return { type: 'mv', value: siblings.length === 1 ? siblings[0]?.value : undefined, siblings };
+}
+
+function holdsKeys(collections: Collections): boolean {
+  for (const keys of collections.values()) if (keys.size > 0) return true;
+  return false;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

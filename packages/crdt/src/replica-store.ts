@@ -2,16 +2,20 @@ import {
   DriftlessError,
   decode,
   encode,
+  isCollectionName,
+  isKey,
   type Op,
   OpLog,
   type OpLogOptions,
   ProtocolError,
+  StorageError,
   type Store,
   type StoreWrite,
   VersionVector,
 } from '@driftless/core';
 import type { Intent } from './intent.js';
 import { type Change, ReplicaState } from './replica-state.js';
+import { decodeSnapshot } from './snapshot.js';
 
 /** Where a persistent replica keeps each key's state: `<collection>/<key>` → encoded entry. */
 export const STATE_TABLE = 'state';
@@ -26,15 +30,22 @@ export type ReplicaStoreOptions = OpLogOptions;
  * entry and the new state of the keys it touched in one transaction, so after a crash the two
  * always agree, and reopening restores the same state (and digest).
  *
- * Ops are applied to the in-memory state when they are admitted to the log, in log order, and
- * acknowledged only once durable. A local read in that window can see a write that is not yet
- * durable; if its commit fails, the log refuses further writes until the replica is reopened
- * from what is on disk.
+ * Ops are applied to the in-memory state when they are admitted to the log, in log order (so a
+ * write prepared meanwhile sees the ones before it), and acknowledged only once durable. A local
+ * read in that window can see a write that is not yet durable. If a commit fails, every write not
+ * yet durable fails with it: the state is reloaded from the store (what is durable) before the
+ * failure is reported, and the log refuses further writes until the replica is reopened.
+ * Conflict events and counts already reported for the undone ops stay reported.
+ *
+ * Tombstone collection commits through the log too, in order with the appends before it, so a
+ * key's stored state is always the last one memory held.
  */
 export class ReplicaStore {
   readonly log: OpLog;
   readonly state: ReplicaState;
   readonly #store: Store;
+  /** Once a commit has failed: reloading the state from what is durable. */
+  #rollback: Promise<void> | undefined;
 
   private constructor(store: Store, log: OpLog, state: ReplicaState) {
     this.#store = store;
@@ -42,17 +53,14 @@ export class ReplicaStore {
     this.state = state;
   }
 
-  /** Opens the log and loads the state from `store`. */
+  /**
+   * Opens the log and loads the state from `store`. Throws SNAPSHOT_INVALID when a stored state
+   * entry is damaged, STORE_CORRUPT when the state's metadata is; writes nothing either way.
+   */
   static async open(options: ReplicaStoreOptions): Promise<ReplicaStore> {
     const log = await OpLog.open(options);
-    const entries: { collection: string; key: string; bytes: Uint8Array }[] = [];
-    for await (const { key, value } of options.store.range(STATE_TABLE)) {
-      const text = String(key);
-      const slash = text.indexOf('/');
-      entries.push({ collection: text.slice(0, slash), key: text.slice(slash + 1), bytes: value });
-    }
-    const collected = await readVector(options.store);
-    return new ReplicaStore(options.store, log, ReplicaState.load(log.versionVector, collected, entries));
+    const state = await loadState(options.store, log.versionVector);
+    return new ReplicaStore(options.store, log, state);
   }
 
   /** Writes at this replica: prepares the intent, appends the op, and resolves once it is durable. */
@@ -63,49 +71,120 @@ export class ReplicaStore {
   ): Promise<{ op: Op; change: Change | undefined }> {
     const write = this.state.prepare(collection, key, intent);
     let change: Change | undefined;
-    const [op] = await this.log.appendLocal([write], {
-      writes: (ops) => {
-        const { changes, writes } = this.#applyAll(ops);
-        change = changes[0];
-        return writes;
-      },
-    });
+    const [op] = await this.#durably(
+      this.log.appendLocal([write], {
+        writes: (ops) => {
+          const { changes, writes } = this.#applyAll(ops);
+          change = changes[0];
+          return writes;
+        },
+      }),
+    );
     return { op: op as Op, change };
   }
 
   /** Applies ops from other replicas (each origin's in order, causally); resolves with the changes once durable. */
   async receive(ops: readonly Op[]): Promise<Change[]> {
     let changes: Change[] = [];
-    await this.log.append(ops, {
-      writes: (accepted) => {
-        const applied = this.#applyAll(accepted);
-        changes = applied.changes;
-        return applied.writes;
-      },
-    });
+    await this.#durably(
+      this.log.append(ops, {
+        writes: (accepted) => {
+          const applied = this.#applyAll(accepted);
+          changes = applied.changes;
+          return applied.writes;
+        },
+      }),
+    );
     return changes;
   }
 
-  /** Collects tombstones below `stable` (see ReplicaState.collectTombstones) and persists the result. */
+  /**
+   * Collects tombstones below `stable` (see ReplicaState.collectTombstones) and persists the
+   * result; resolves with how many keys were dropped, once durable.
+   */
   async collectTombstones(stable: VersionVector): Promise<number> {
-    const dropped = this.state.collectTombstones(stable);
-    const writes: StoreWrite[] = dropped.map(({ collection, key }) => ({
+    let dropped = 0;
+    // An append of no ops: it commits in order with every append admitted before it.
+    await this.#durably(
+      this.log.append([], {
+        writes: () => {
+          const before = this.state.collectedBelow;
+          const keys = this.state.collectTombstones(stable);
+          dropped = keys.length;
+          const writes: StoreWrite[] = keys.map(({ collection, key }) => ({
+            table: STATE_TABLE,
+            key: `${collection}/${key}`,
+            value: undefined,
+          }));
+          if (writes.length > 0 || !this.state.collectedBelow.equals(before)) {
+            writes.push({
+              table: STATE_META_TABLE,
+              key: COLLECTED,
+              value: encode(this.state.collectedBelow.toValue()),
+            });
+          }
+          return writes;
+        },
+      }),
+    );
+    return dropped;
+  }
+
+  /**
+   * Joins a compacted delta or a snapshot from a peer (see ReplicaState.applyDelta) and persists
+   * the keys it changed with the log's new vectors in one commit (OpLog.install), so a crash never
+   * leaves state and log apart. Resolves with how many keys changed, once durable. Throws
+   * SNAPSHOT_INVALID or REBOOTSTRAP_REQUIRED having changed nothing.
+   */
+  async installState(bytes: Uint8Array): Promise<number> {
+    const { vector } = decodeSnapshot(bytes);
+    const changed = this.state.applyDelta(bytes);
+    const writes: StoreWrite[] = changed.map(({ collection, key }) => ({
       table: STATE_TABLE,
       key: `${collection}/${key}`,
-      value: undefined,
+      value: this.state.encodedEntry(collection, key),
     }));
     writes.push({
       table: STATE_META_TABLE,
       key: COLLECTED,
       value: encode(this.state.collectedBelow.toValue()),
     });
-    await this.#store.commit(writes);
-    return dropped.length;
+    // The delta's own vector, not the state's: ops admitted here but not yet durable stay pending.
+    await this.#durably(this.log.install(vector, writes));
+    return changed.length;
   }
 
   /** Waits for pending appends and closes the log (not the store). */
   close(): Promise<void> {
     return this.log.close();
+  }
+
+  /**
+   * Waits for an append. When it fails because a commit failed, the state holds ops that never
+   * became durable (this one's and those committed with it): reload it from the store first. Every
+   * op admitted but not durable fails with the commit, and the log admits nothing after it, so what
+   * the store holds is exactly what the state must hold.
+   */
+  async #durably<T>(append: Promise<T>): Promise<T> {
+    try {
+      return await append;
+    } catch (error) {
+      if (this.log.failure === undefined) throw error;
+      this.#rollback ??= loadState(this.#store, this.log.versionVector).then((durable) =>
+        this.state.replaceWith(durable),
+      );
+      const reloadFailure = await this.#rollback.then(
+        () => undefined,
+        (reloadError: unknown) => reloadError,
+      );
+      if (reloadFailure === undefined) throw error;
+      throw new StorageError(
+        'STORE_WRITE_FAILED',
+        `${(error as Error).message}; reloading the durable state failed too, so the state in memory ` +
+          `may hold writes that were not stored (${(reloadFailure as Error)?.message}): reopen the replica`,
+        { cause: error },
+      );
+    }
   }
 
   #applyAll(ops: readonly Op[]): { changes: Change[]; writes: StoreWrite[] } {
@@ -122,6 +201,26 @@ export class ReplicaStore {
     }
     return { changes, writes };
   }
+}
+
+/** The state as `store` holds it, at the log's `vector`; SNAPSHOT_INVALID for a damaged entry. */
+async function loadState(store: Store, vector: VersionVector): Promise<ReplicaState> {
+  const entries: { collection: string; key: string; bytes: Uint8Array }[] = [];
+  for await (const { key, value } of store.range(STATE_TABLE)) {
+    const text = String(key);
+    const slash = text.indexOf('/');
+    const collection = text.slice(0, Math.max(0, slash));
+    const name = text.slice(slash + 1);
+    if (typeof key !== 'string' || !isCollectionName(collection) || !isKey(name)) {
+      throw new DriftlessError(
+        'SNAPSHOT_INVALID',
+        `a stored state key (${JSON.stringify(text.slice(0, 80))}) is not <collection>/<key>: the store is ` +
+          'damaged; restore it from a backup, or remove it and let the replica re-bootstrap from a peer',
+      );
+    }
+    entries.push({ collection, key: name, bytes: value });
+  }
+  return ReplicaState.load(vector, await readVector(store), entries);
 }
 
 async function readVector(store: Store): Promise<VersionVector> {

@@ -5,14 +5,24 @@
  * States are then rebuilt from causally-closed subsets of a history ("cuts"), so every state a
  * law joins is one that really can coexist with the others.
  */
-import { HybridLogicalClock, type Op, type Value, VersionVector } from '@driftless/core';
+import { DriftlessError, HybridLogicalClock, type Op, type Value, VersionVector } from '@driftless/core';
 import { seededRandom } from '@driftless/core/testing';
 import { type Intent, ReplicaState } from '@driftless/crdt';
 import fc from 'fast-check';
+import * as Y from 'yjs';
 import { type ModelOp, modelOp } from './reference-model.js';
 
 /** The types the law suites cover; 'mixed' writes every type's intents to the same keys (type conflicts). */
-export type Flavour = 'register' | 'mv' | 'document' | 'counter' | 'set' | 'mixed';
+export type Flavour = 'register' | 'mv' | 'document' | 'counter' | 'set' | 'yjs' | 'mixed';
+
+/**
+ * A Yjs edit, made when the script runs: the writer's Y.Doc client loads what the key reads and
+ * makes the edit `choices` pick; its update becomes a `yjs` intent.
+ */
+export interface YjsEdit {
+  readonly kind: 'yjsEdit';
+  readonly choices: readonly number[];
+}
 
 /** One step of a generated script: a write at a replica, or a delivery to one. */
 export type Step =
@@ -21,7 +31,7 @@ export type Step =
       readonly replica: number;
       readonly collection: number;
       readonly key: number;
-      readonly intent: Intent;
+      readonly intent: Intent | YjsEdit;
     }
   | { readonly kind: 'deliver'; readonly replica: number; readonly pick: number };
 
@@ -102,7 +112,7 @@ const setOrDel = fc.oneof(
   { weight: 5, arbitrary: registerValue.map((value): Intent => ({ kind: 'set', value })) },
   { weight: 1, arbitrary: del },
 );
-const INTENTS: Record<Exclude<Flavour, 'mixed'>, fc.Arbitrary<Intent>> = {
+const INTENTS: Record<Exclude<Flavour, 'mixed' | 'yjs'>, fc.Arbitrary<Intent>> = {
   // The same intents: in the multi-value collection a `set` writes a multi-value register.
   register: setOrDel,
   mv: setOrDel,
@@ -127,10 +137,20 @@ const INTENTS: Record<Exclude<Flavour, 'mixed'>, fc.Arbitrary<Intent>> = {
   ),
 };
 const MIXED = fc.oneof(INTENTS.register, INTENTS.document, INTENTS.counter, INTENTS.set);
+const YJS = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc
+      .array(fc.nat(99), { minLength: 4, maxLength: 4 })
+      .map((choices): YjsEdit => ({ kind: 'yjsEdit', choices })),
+  },
+  { weight: 1, arbitrary: del },
+);
 
 /** Scripts for one flavour: up to MAX_WRITES writes interleaved with sparse deliveries. */
 export function scriptOf(flavour: Flavour): fc.Arbitrary<Script> {
-  const intent = flavour === 'mixed' ? MIXED : INTENTS[flavour];
+  const intent: fc.Arbitrary<Intent | YjsEdit> =
+    flavour === 'mixed' ? MIXED : flavour === 'yjs' ? YJS : INTENTS[flavour];
   return fc.integer({ min: 2, max: 3 }).chain((replicas) => {
     const replica = fc.integer({ min: 0, max: replicas - 1 });
     const step = fc.oneof(
@@ -172,6 +192,9 @@ interface Writer {
   readonly clock: HybridLogicalClock;
   seq: number;
   inbox: ModelOp[];
+  /** Per key, the Y.Doc of the writer's Yjs client, and how many Y.Docs it has started. */
+  readonly yjsClients: Map<string, Y.Doc>;
+  yjsDocs: number;
 }
 
 /** Runs a script: the ops it writes, each with the version vector of its writer just after it. */
@@ -187,6 +210,8 @@ export function runScript(flavour: Flavour, script: Script): History {
     }),
     seq: 0,
     inbox: [],
+    yjsClients: new Map(),
+    yjsDocs: 0,
   }));
   const ops: ModelOp[] = [];
   for (const { step, advanceMs } of script.steps) {
@@ -204,11 +229,20 @@ export function runScript(flavour: Flavour, script: Script): History {
     }
     if (ops.length >= MAX_WRITES) continue;
     let write: ReturnType<ReplicaState['prepare']>;
+    const collection = collections[step.collection % collections.length] as string;
+    const key = KEYS[step.key] as string;
     try {
-      const collection = collections[step.collection % collections.length] as string;
-      write = writer.state.prepare(collection, KEYS[step.key] as string, step.intent);
+      const intent =
+        step.intent.kind === 'yjsEdit' ? yjsIntent(writer, collection, key, step.intent) : step.intent;
+      if (!intent) continue;
+      write = writer.state.prepare(collection, key, intent);
     } catch (error) {
       if ((error as { code?: string }).code === 'TYPE_CONFLICT') continue;
+      // The client's Y.Doc built on a document since deleted: a real client starts a new Y.Doc.
+      if (error instanceof DriftlessError && error.code === 'YJS_MISSING_DEPENDENCY') {
+        writer.yjsClients.delete(`${collection}/${key}`);
+        continue;
+      }
       throw error;
     }
     const op: Op = { origin: writer.id, seq: ++writer.seq, hlc: writer.clock.now(), ...write };
@@ -219,6 +253,67 @@ export function runScript(flavour: Flavour, script: Script): History {
     for (const other of writers) if (other !== writer) other.inbox.push(message);
   }
   return { flavour, collections, keys: KEYS, ops };
+}
+
+/**
+ * The `yjs` intent of an edit at `writer`: its Y.Doc client for the key loads what the key reads
+ * (a new Y.Doc, with a client id unique in the history, when the key reads as absent), makes the
+ * edit, and sends the update of that one transaction. Undefined when the edit changed nothing.
+ */
+function yjsIntent(writer: Writer, collection: string, key: string, edit: YjsEdit): Intent | undefined {
+  const read = writer.state.get(collection, key);
+  const name = `${collection}/${key}`;
+  let doc = writer.yjsClients.get(name);
+  if (!doc || read === undefined) {
+    doc = new Y.Doc({ guid: name });
+    doc.clientID = Number(writer.id.slice(1)) * 1000 + ++writer.yjsDocs;
+    writer.yjsClients.set(name, doc);
+  }
+  if (read?.value instanceof Uint8Array) Y.applyUpdate(doc, read.value);
+  const updates: Uint8Array[] = [];
+  const capture = (update: Uint8Array) => updates.push(update);
+  doc.on('update', capture);
+  doc.transact(() => yjsEdit(doc, edit.choices));
+  doc.off('update', capture);
+  const [update] = updates;
+  return update ? { kind: 'yjs', update } : undefined;
+}
+
+/** One edit of a document's text 't', array 'a' or map 'm' (and what is nested in them), as `choices` pick. */
+export function yjsEdit(doc: Y.Doc, [what = 0, where = 0, value = 0, extra = 0]: readonly number[]): void {
+  const text = doc.getText('t');
+  const array = doc.getArray<unknown>('a');
+  const map = doc.getMap<unknown>('m');
+  const field = ['x', 'y', 'z'][value % 3] as string;
+  switch (what % 8) {
+    case 0:
+    case 1:
+      text.insert(where % (text.length + 1), ['a', 'bc', 'é😀'][value % 3] as string);
+      break;
+    case 2:
+      if (text.length > 0) text.delete(where % text.length, 1 + (extra % Math.min(2, text.length)));
+      break;
+    case 3:
+      array.insert(where % (array.length + 1), [value % 2 === 0 ? value : { v: value }]);
+      break;
+    case 4:
+      if (array.length > 0) array.delete(where % array.length, 1);
+      break;
+    case 5:
+      map.set(field, extra % 4 === 0 ? null : extra);
+      break;
+    case 6: {
+      // Nested types: a map and a text inside the map, edited where they already are.
+      const nested = map.get(field);
+      if (nested instanceof Y.Map) nested.set(String(extra % 3), value);
+      else if (nested instanceof Y.Text) nested.insert(where % (nested.length + 1), 'n');
+      else map.set(field, extra % 2 === 0 ? new Y.Map() : new Y.Text('t'));
+      break;
+    }
+    default:
+      if (map.has(field)) map.delete(field);
+      else array.insert(0, [new Y.Array()]);
+  }
 }
 
 /** True when `message` can be applied to a state that has applied `vector`. */

@@ -107,6 +107,7 @@ const FLAVOURS: readonly { readonly flavour: Flavour; readonly title: string }[]
   { flavour: 'document', title: 'document' },
   { flavour: 'counter', title: 'counter' },
   { flavour: 'set', title: 'add-wins set' },
+  { flavour: 'yjs', title: 'Yjs document' },
   { flavour: 'mixed', title: 'keys written with every type, in lww and mv collections' },
 ];
 

@@ -354,6 +354,10 @@ describe('bad input', () => {
       ['docs', 'k', { kind: 'incr', delta: 2 ** 53 }],
       ['docs', 'k', { kind: 'incr', delta: '1' }],
       ['docs', 'k', { kind: 'add' }],
+      ['docs', 'k', { kind: 'yjs' }],
+      ['docs', 'k', { kind: 'yjs', update: new Uint8Array() }],
+      ['docs', 'k', { kind: 'yjs', update: [0, 0] }],
+      ['docs', 'k', { kind: 'yjs', update: new Uint8Array([0xff]) }],
     ];
     for (const [collection, key, intent] of cases) {
       expect(
@@ -377,7 +381,8 @@ describe('bad input', () => {
       [2, [1]],
       [0, 1, ['not a node id!', 1]],
       [1, [], ['b', -1, 0]],
-      [6, new Uint8Array([1])], // a Yjs update: not supported by this version
+      [6, new Uint8Array([1])], // not a Yjs update
+      [6, new Uint8Array()], // a Yjs update must be non-empty
     ];
     mutations.forEach((mutation, i) => {
       const op: Op = { origin: 'b', seq: i + 1, hlc: 200 + i, collection: 'docs', key: 'k', mutation };

@@ -5,14 +5,16 @@ import { document } from './document.js';
 import { mvRegister } from './mv-register.js';
 import { orSet } from './or-set.js';
 import { register } from './register.js';
+import { yjs } from './yjs.js';
 
-/** Every implemented type, by name. (Yjs documents come in a later change.) */
-export const TYPES: Readonly<Partial<Record<TypeName, CrdtType<unknown>>>> = {
+/** Every type, by name. */
+export const TYPES: Readonly<Record<TypeName, CrdtType<unknown>>> = {
   register: register as CrdtType<unknown>,
   mv: mvRegister as CrdtType<unknown>,
   document: document as CrdtType<unknown>,
   counter: counter as CrdtType<unknown>,
   set: orSet as CrdtType<unknown>,
+  yjs: yjs as CrdtType<unknown>,
 };
 
 /** The type each value-carrying mutation writes. */
