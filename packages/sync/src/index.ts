@@ -29,14 +29,16 @@ export {
   decodeMessage,
   encodeMessage,
   isClusterId,
+  MAX_STATE_BYTES,
   type Message,
   NONCE_BYTES,
   PROOF_BYTES,
   ROLES,
   type Role,
+  type StateKind,
 } from './protocol/messages.js';
 export { PROTOCOL_VERSION } from './protocol/version.js';
-export { type ReplicaStoreLike, type SyncReplica, syncReplicaOf } from './replica.js';
+export { type ReplicaStoreLike, type StateBlob, type SyncReplica, syncReplicaOf } from './replica.js';
 export {
   type AckResult,
   type PeerStatus,
@@ -50,6 +52,7 @@ export {
   type SessionHost,
   type SessionPhase,
   type SessionStats,
+  type StateTransfers,
   type StreamMode,
 } from './session/peer-session.js';
 export { DEFAULT_SESSION_TIMING, type SessionTiming } from './session/timing.js';

@@ -1,9 +1,21 @@
-import type { LogChunk, Op, VersionVector } from '@driftless/core';
+import { DriftlessError, type LogChunk, measureValue, type Op, type VersionVector } from '@driftless/core';
+import type { StateKind } from './protocol/messages.js';
+
+/** A state to send a peer instead of ops: a compacted delta or a whole snapshot. */
+export interface StateBlob {
+  readonly kind: StateKind;
+  readonly bytes: Uint8Array;
+  /** The vector of the replica the state was taken from. */
+  readonly vector: VersionVector;
+  /** About how many bytes the ops it replaces would take (Infinity for a snapshot). */
+  readonly opsBytes: number;
+}
 
 /**
  * What replication needs of a replica: its durable version vector, its log in local order (read
- * from a vector, and each new durable entry as it lands), and a way to apply a peer's ops
- * durably. A ReplicaStore from @driftless/crdt provides it through `syncReplicaOf`.
+ * from a vector, and each new durable entry as it lands), a way to apply a peer's ops durably,
+ * and states (compacted deltas and snapshots) to send and install. A ReplicaStore from
+ * @driftless/crdt provides it through `syncReplicaOf`.
  */
 export interface SyncReplica {
   readonly nodeId: string;
@@ -11,13 +23,28 @@ export interface SyncReplica {
   readonly versionVector: VersionVector;
   /** The durable ops a replica at `since` lacks, entry by entry, in local log order. */
   readSince(since: VersionVector): AsyncIterable<LogChunk>;
+  /** True when the log still holds every op a replica at `since` lacks. */
+  canServe(since: VersionVector): boolean;
   /** Calls `listener` with each new durable entry, in log order. Returns the unsubscribe function. */
   onAppend(listener: (chunk: LogChunk) => void): () => void;
+  /**
+   * Calls `listener` synchronously when a state is being installed here: ops appended from then on
+   * may build on ops that are not in the log, so a stream that follows the log must catch up again.
+   */
+  onInstall(listener: () => void): () => void;
   /**
    * Applies a peer's ops (each origin's in order; some may be known already) and resolves once
    * they are durable, with how many were new.
    */
   receive(ops: readonly Op[]): Promise<number>;
+  /**
+   * A state for a replica at `since`, holding only durable writes: a snapshot of everything, or a
+   * compacted delta of the ops it lacks (undefined when no consistent delta could be taken, for
+   * example under a steady stream of writes: send the ops).
+   */
+  stateFor(since: VersionVector, kind: StateKind): Promise<StateBlob | undefined>;
+  /** Joins a state from a peer durably; resolves with how many keys changed. */
+  installState(bytes: Uint8Array): Promise<number>;
 }
 
 /** The parts of a ReplicaStore (from @driftless/crdt) that replication uses. */
@@ -26,22 +53,73 @@ export interface ReplicaStoreLike {
     readonly nodeId: string;
     readonly versionVector: VersionVector;
     readSince(since: VersionVector): AsyncIterable<LogChunk>;
+    canServe(since: VersionVector): boolean;
     onAppend(listener: (chunk: LogChunk) => void): () => void;
+    onInstall(listener: () => void): () => void;
+    settled(): Promise<void>;
+  };
+  readonly state: {
+    readonly versionVector: VersionVector;
+    snapshot(): Uint8Array;
+    delta(ops: Iterable<Op>): Uint8Array;
   };
   receive(ops: readonly Op[]): Promise<readonly unknown[]>;
+  installState(bytes: Uint8Array): Promise<number>;
 }
+
+/** Attempts at a quiet moment (nothing admitted and not yet durable) for a consistent delta. */
+const DELTA_ATTEMPTS = 3;
 
 /** The SyncReplica of a persistent replica (a ReplicaStore). */
 export function syncReplicaOf(store: ReplicaStoreLike): SyncReplica {
+  const { log, state } = store;
+  /** Resolves once every op of `vector` is durable; the state holds ops as soon as they are admitted. */
+  const durable = async (vector: VersionVector) => {
+    await log.settled();
+    if (!log.versionVector.dominates(vector)) {
+      throw new DriftlessError('LOG_FAILED', 'writes in the state never became durable: the log failed');
+    }
+  };
   return {
     get nodeId() {
-      return store.log.nodeId;
+      return log.nodeId;
     },
     get versionVector() {
-      return store.log.versionVector;
+      return log.versionVector;
     },
-    readSince: (since) => store.log.readSince(since),
-    onAppend: (listener) => store.log.onAppend(listener),
+    readSince: (since) => log.readSince(since),
+    canServe: (since) => log.canServe(since),
+    onAppend: (listener) => log.onAppend(listener),
+    onInstall: (listener) => log.onInstall(listener),
     receive: async (ops) => (await store.receive(ops)).length,
+    installState: (bytes) => store.installState(bytes),
+    async stateFor(since, kind) {
+      if (kind === 'snapshot') {
+        // Taken at once (consistent at the state's vector), sent only once all of it is durable.
+        const bytes = state.snapshot();
+        const vector = state.versionVector;
+        await durable(vector);
+        return { kind, bytes, vector, opsBytes: Number.POSITIVE_INFINITY };
+      }
+      // A delta must hold every key an op in (since, vector] touched: read the log until it covers
+      // everything the state holds, then take the delta before anything else can be admitted.
+      const touched: Op[] = [];
+      let covered = since;
+      let opsBytes = 0;
+      for (let attempt = 0; attempt < DELTA_ATTEMPTS; attempt++) {
+        for await (const chunk of log.readSince(covered)) {
+          for (const op of chunk.ops) {
+            touched.push(op);
+            opsBytes += op.key.length + op.collection.length + Math.max(0, measureValue(op.mutation)) + 4;
+            covered = covered.with(op.origin, op.seq);
+          }
+        }
+        if (covered.dominates(state.versionVector)) {
+          return { kind, bytes: state.delta(touched), vector: state.versionVector, opsBytes };
+        }
+        await log.settled();
+      }
+      return undefined;
+    },
   };
 }

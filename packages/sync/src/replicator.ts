@@ -129,6 +129,7 @@ export class Replicator {
       admit: (session) => this.#admit(session),
       acked: (session) => this.#acked(session),
       closed: (session, code, reason) => this.#sessionClosed(session, code, reason),
+      transfers: { outgoing: new Map(), incoming: new Map() },
     };
     this.#unsubscribe = options.replica.onAppend(() => {
       this.#history.push({ at: this.#now(), vector: this.replica.versionVector });
@@ -389,6 +390,9 @@ const ZERO_STATS: SessionStats = {
   opsReceived: 0,
   opsDuplicate: 0,
   bytesReceived: 0,
+  statesSent: 0,
+  statesReceived: 0,
+  stateBytesSent: 0,
 };
 
 function stateOf(session: PeerSession | undefined): PeerStatus['state'] {
@@ -427,5 +431,7 @@ function sessionTiming(timing: Partial<SessionTiming & BackoffTiming> | undefine
     'heartbeatTimeoutMs',
     'maxBatchBytes',
     'receiveWindowBytes',
+    'deltaMinOps',
+    'stateChunkBytes',
   ]);
 }

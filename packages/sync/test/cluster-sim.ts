@@ -55,6 +55,8 @@ export class ClusterSim {
   /** What each op's writer had applied when it wrote: the op's causal past. */
   readonly #pasts = new Map<string, VersionVector>();
   readonly violations: string[] = [];
+  /** Deltas and snapshots installed, across nodes. */
+  statesInstalled = 0;
   readonly #pending = new Set<Promise<unknown>>();
 
   constructor(seed: number, topology: Topology) {
@@ -116,6 +118,9 @@ export class ClusterSim {
         handshakeTimeoutMs: 200,
         heartbeatIntervalMs: 50,
         heartbeatTimeoutMs: 400,
+        // Small thresholds, so catch-ups by compacted delta and chunked states happen often.
+        deltaMinOps: 5,
+        stateChunkBytes: 200,
       },
       random: this.random,
     });
@@ -173,6 +178,16 @@ export class ClusterSim {
 
   heal(): void {
     this.network.heal();
+  }
+
+  /** Drops a random node's whole log: peers behind it must then be sent a snapshot. */
+  async truncate(): Promise<void> {
+    const node = this.pick(this.nodes.filter((n) => n.store));
+    const store = node?.store;
+    if (!store) return;
+    await store.log.truncate(store.log.versionVector).catch((error: { code?: string }) => {
+      if (error.code !== 'STORE_CLOSED' && error.code !== 'LOG_FAILED') throw error;
+    });
   }
 
   async restart(): Promise<void> {
@@ -250,7 +265,24 @@ export class ClusterSim {
         return replica.versionVector;
       },
       readSince: (since) => replica.readSince(since),
+      canServe: (since) => replica.canServe(since),
+      stateFor: (since, kind) => replica.stateFor(since, kind),
       onAppend: (listener) => replica.onAppend(listener),
+      onInstall: (listener) => replica.onInstall(listener),
+      installState: async (bytes) => {
+        const changed = await replica.installState(bytes);
+        // A state must be causally closed: it holds the past of every op it holds.
+        const vector = store.state.versionVector;
+        for (const [dot, past] of this.#pasts) {
+          const [origin, seq] = dot.split(':') as [string, string];
+          if (vector.includes(origin, Number(seq)) && !vector.dominates(past))
+            this.violations.push(
+              `${id} installed a state holding ${dot} but not its past ${JSON.stringify(past)}`,
+            );
+        }
+        this.statesInstalled++;
+        return changed;
+      },
       receive: (ops) => {
         let applied = store.state.versionVector;
         for (const op of ops) {
@@ -260,7 +292,7 @@ export class ClusterSim {
           const past = this.#pasts.get(`${op.origin}:${op.seq}`);
           if (past && !applied.dominates(past))
             this.violations.push(
-              `${id} applied ${op.origin}:${op.seq} before its past ${JSON.stringify(past)}`,
+              `${id} applied ${op.origin}:${op.seq} before its past ${JSON.stringify(past)} (it held ${JSON.stringify(applied)})`,
             );
           applied = applied.with(op.origin, op.seq);
         }

@@ -5,6 +5,7 @@ import { ClusterSim, TOPOLOGIES } from './cluster-sim.js';
 /** Schedules per topology in CI; raise with DRIFTLESS_SCHEDULES for a soak. */
 const SCHEDULES = Number.parseInt(process.env.DRIFTLESS_SCHEDULES ?? '', 10) || 125;
 const STEPS = 40;
+let states = 0;
 
 async function runSchedule(seed: number, topology: (typeof TOPOLOGIES)[number]): Promise<void> {
   const sim = new ClusterSim(seed, topology);
@@ -15,7 +16,8 @@ async function runSchedule(seed: number, topology: (typeof TOPOLOGIES)[number]):
       if (roll < 0.7) sim.write();
       else if (roll < 0.8) sim.partition();
       else if (roll < 0.88) sim.heal();
-      else if (roll < 0.93) await sim.restart();
+      else if (roll < 0.92) await sim.restart();
+      else if (roll < 0.95) await sim.truncate();
       else await sim.settle(Math.floor(sim.random() * 4));
       if (sim.random() < 0.3) await sim.settle(0);
     }
@@ -24,6 +26,7 @@ async function runSchedule(seed: number, topology: (typeof TOPOLOGIES)[number]):
     expect(sim.violations, context).toEqual([]);
     expect(converged, `did not converge: ${context}`).toBe(true);
     expect(sim.lost(), context).toEqual([]);
+    states += sim.statesInstalled;
   } finally {
     await sim.closeAll();
   }
@@ -34,7 +37,10 @@ describe('5 replicas converge under partitions, heals and restarts', () => {
     it(`${topology}: ${SCHEDULES} seeded schedules`, { timeout: 600_000 }, async () => {
       const base = testSeed();
       console.log(`${topology}: base seed ${base} (schedule i uses seed base+i)`);
+      states = 0;
       for (let i = 0; i < SCHEDULES; i++) await runSchedule((base + i) | 0, topology);
+      console.log(`${topology}: ${states} deltas and snapshots installed`);
+      if (SCHEDULES >= 20) expect(states, 'catch-up by state was exercised').toBeGreaterThan(0);
     });
   }
 });

@@ -30,11 +30,12 @@ async function node(
   network: MemoryNetwork,
   id: string,
   options: Partial<Omit<ReplicatorOptions, 'replica' | 'transport'>> = {},
+  limits: { highWaterBytes?: number; lowWaterBytes?: number } = {},
 ): Promise<TestNode> {
   const store = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: id });
   const replicator = await Replicator.start({
     replica: syncReplicaOf(store),
-    transport: network.transport({ host: `mem://${id}` }),
+    transport: network.transport({ host: `mem://${id}`, ...limits }),
     clusterId: 'test',
     secret: SECRET,
     listen: `mem://${id}`,
@@ -77,6 +78,27 @@ async function rawPeer(network: MemoryNetwork, url: string, host = 'mem://raw') 
     closed: () => closed,
     messages: () => frames.map((frame) => decodeMessage(frame)),
   };
+}
+
+/** A raw peer that completes the handshake with node `target` as `nodeId`. */
+async function authenticatedPeer(
+  network: MemoryNetwork,
+  target: string,
+  nodeId: string,
+  role: 'multi' | 'replica',
+) {
+  const peer = await rawPeer(network, `mem://${target}`, `mem://${nodeId}`);
+  const nonce = createNonce();
+  peer.connection.send(
+    encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, clusterId: 'test', nodeId, role, nonce }),
+  );
+  await until(() => peer.frames.length > 0, 'HELLO');
+  const theirs = peer.messages()[0];
+  if (theirs?.type !== 'hello') throw new Error('expected HELLO');
+  const proof = authProof(new TextEncoder().encode(SECRET), 'test', nodeId, target, theirs.nonce, nonce);
+  peer.connection.send(encodeMessage({ type: 'auth', proof, vector: VersionVector.EMPTY }));
+  await until(() => peer.messages().some((m) => m.type === 'auth'), 'AUTH');
+  return peer;
 }
 
 describe('Replicator over the in-memory network', () => {
@@ -243,17 +265,7 @@ describe('Replicator over the in-memory network', () => {
     const network = new MemoryNetwork({ seed: 10 });
     const a = await node(network, 'a');
     const forge = async (nodeId: string, role: 'multi' | 'replica', op: Op) => {
-      const peer = await rawPeer(network, 'mem://a', `mem://${nodeId}`);
-      const nonce = createNonce();
-      peer.connection.send(
-        encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, clusterId: 'test', nodeId, role, nonce }),
-      );
-      await until(() => peer.frames.length > 0, 'HELLO');
-      const theirs = peer.messages()[0];
-      if (theirs?.type !== 'hello') throw new Error('expected HELLO');
-      const proof = authProof(new TextEncoder().encode(SECRET), 'test', nodeId, 'a', theirs.nonce, nonce);
-      peer.connection.send(encodeMessage({ type: 'auth', proof, vector: VersionVector.EMPTY }));
-      await until(() => peer.messages().some((m) => m.type === 'auth'), 'AUTH');
+      const peer = await authenticatedPeer(network, 'a', nodeId, role);
       peer.connection.send(encodeMessage({ type: 'ops', number: 1, ops: [op] }));
       await until(() => peer.closed() !== undefined, 'close');
       return peer.closed();
@@ -286,5 +298,109 @@ describe('Replicator over the in-memory network', () => {
     await until(() => primary.replicator.status()[0]?.role === 'multi', 'role re-announced');
     await write(replica, 'after-promotion');
     await until(() => primary.store.log.versionVector.get('r') === 1, 'the promoted node replicates');
+  });
+
+  it('bootstraps a peer behind the retained log from a snapshot, then streams the tail', async () => {
+    const network = new MemoryNetwork({ seed: 13 });
+    const a = await node(network, 'a');
+    for (let i = 0; i < 300; i++) await write(a, `k${i % 40}`, { kind: 'incr', delta: 1 });
+    await a.store.log.truncate(a.store.log.versionVector);
+    expect(a.store.log.canServe(VersionVector.EMPTY)).toBe(false);
+    const b = await node(network, 'b', { peers: ['mem://a'], timing: { stateChunkBytes: 128 } });
+    await until(() => b.store.log.versionVector.get('a') === 300, 'the snapshot');
+    await write(a, 'after', { kind: 'set', value: 'tail' });
+    await until(() => b.store.state.get('c', 'after')?.value === 'tail', 'the tail');
+    expect(b.store.state.digest()).toBe(a.store.state.digest());
+    const sent = a.replicator.status()[0]?.stats;
+    expect(sent?.statesSent).toBe(1);
+    expect(sent?.opsSent).toBe(1); // only the tail went as an op
+    // b's log now starts at the snapshot: it serves peers above it and snapshots those below.
+    expect(b.store.log.baseVector.get('a')).toBe(300);
+  });
+
+  it('catches up a peer that missed heavy overwrites with a compacted delta far smaller than the ops', async () => {
+    const network = new MemoryNetwork({ seed: 14 });
+    const a = await node(network, 'a');
+    const b = await node(network, 'b', { peers: ['mem://a'] });
+    await write(a, 'first');
+    await until(() => b.store.log.versionVector.get('a') === 1, 'b connected and caught up');
+    network.partition(['mem://a'], ['mem://b']);
+    for (let round = 0; round < 300; round++) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          write(a, `hot${i}`, { kind: 'set', value: { round, pad: 'x'.repeat(40) } }),
+        ),
+      );
+    }
+    network.heal();
+    await until(() => b.store.log.versionVector.get('a') === 3_001, 'the delta');
+    expect(b.store.state.digest()).toBe(a.store.state.digest());
+    const stats = a.replicator.status()[0]?.stats;
+    expect(stats?.statesSent).toBe(1);
+    // 3,000 ops of ~60 bytes each, against the final state of 10 keys.
+    expect(stats?.stateBytesSent).toBeLessThan(3_000 * 60 * 0.05);
+  });
+
+  it('resumes an interrupted state transfer where it stopped', async () => {
+    const network = new MemoryNetwork({ seed: 15 });
+    // A slow link and a small send buffer spread the snapshot over time, so it can be cut midway.
+    const a = await node(
+      network,
+      'a',
+      { timing: { stateChunkBytes: 512 } },
+      { highWaterBytes: 2048, lowWaterBytes: 512 },
+    );
+    network.setLinkFaults('mem://a', 'mem://b', { latencyMs: 2 });
+    for (let i = 0; i < 400; i++) await write(a, `key-${i}`, { kind: 'set', value: 'v'.repeat(50) });
+    await a.store.log.truncate(a.store.log.versionVector);
+    const b = await node(network, 'b', { peers: ['mem://a'], timing: { stateChunkBytes: 512 } });
+    // Cut the link once part of the snapshot has arrived.
+    await until(() => (a.replicator.status()[0]?.stats.bytesSent ?? 0) > 8_000, 'part of the snapshot');
+    network.partition(['mem://a'], ['mem://b']);
+    expect(b.store.log.versionVector.get('a')).toBe(0);
+    const total = a.store.state.snapshot().length;
+    network.heal();
+    await until(() => b.store.log.versionVector.get('a') === 400, 'the rest of the snapshot');
+    expect(b.store.state.digest()).toBe(a.store.state.digest());
+    // The second session sent only what the first had not.
+    const second = a.replicator.status()[0]?.stats;
+    expect(second?.statesSent).toBe(1);
+    expect(second?.stateBytesSent).toBeLessThan(total);
+  });
+
+  it('disconnects a peer that stops reading, having buffered no more than the high-water mark', async () => {
+    const network = new MemoryNetwork({ seed: 16 });
+    const closes: number[] = [];
+    const a = await node(network, 'a', {
+      timing: { heartbeatIntervalMs: 25, heartbeatTimeoutMs: 500 },
+      onEvent: (event) => {
+        if (event.type === 'disconnected') closes.push(event.code);
+      },
+    });
+    const peer = await authenticatedPeer(network, 'a', 'sleepy', 'multi');
+    peer.connection.pause();
+    // Alive (it keeps sending) but not reading.
+    const pings = setInterval(() => {
+      try {
+        peer.connection.send(encodeMessage({ type: 'ping', time: Date.now() }));
+      } catch {
+        clearInterval(pings); // the node closed the connection
+      }
+    }, 10);
+    cleanups.push(async () => clearInterval(pings));
+    let peakQueued = 0;
+    const big = 'x'.repeat(1_000);
+    for (let i = 0; i < 30 && closes.length === 0; i++) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) => write(a, `k${i}-${j}`, { kind: 'set', value: big })),
+      );
+      peakQueued = Math.max(peakQueued, a.replicator.status()[0]?.bytesQueued ?? 0);
+    }
+    // The peer reads nothing, not even the close: the node closes and forgets it on its own.
+    await until(() => closes.length > 0, 'the close');
+    expect(closes).toEqual([CLOSE_CODES.BACKPRESSURE]);
+    expect(a.replicator.status()).toEqual([]);
+    // The session stops at the transport's 1 MiB high-water mark and reads the rest from the log later.
+    expect(peakQueued).toBeLessThan(1.5 * 1024 * 1024);
   });
 });

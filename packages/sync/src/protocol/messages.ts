@@ -22,6 +22,10 @@ import { PROTOCOL_VERSION } from './version.js';
  *   ACK    3  [vector]                                    the receiver's durable version vector
  *   PING   4  [sentAtMs]                                  liveness; answered by PONG
  *   PONG   5  [sentAtMs]                                  echoes the PING's time, for round-trip time
+ *   STATE_BEGIN   6  [id, kind, totalBytes, sha256, vector]  a state transfer starts (kind: delta | snapshot)
+ *   STATE_RESUME  7  [id, offset]                        the receiver asks for the bytes from offset on
+ *   STATE_CHUNK   8  [id, offset, bytes]                 part of the state, in order
+ *   STATE_END     9  [id]                                the last chunk was sent
  */
 
 /** What a node does: accepts writes (multi, primary) or only replicates (replica). */
@@ -53,9 +57,39 @@ export type Message =
     }
   | { readonly type: 'ack'; readonly vector: VersionVector }
   | { readonly type: 'ping'; readonly time: number }
-  | { readonly type: 'pong'; readonly time: number };
+  | { readonly type: 'pong'; readonly time: number }
+  | {
+      readonly type: 'state-begin';
+      readonly id: number;
+      readonly kind: StateKind;
+      readonly totalBytes: number;
+      readonly sha256: Uint8Array;
+      /** The vector the state brings the receiver to (with what it has). */
+      readonly vector: VersionVector;
+    }
+  | { readonly type: 'state-resume'; readonly id: number; readonly offset: number }
+  | { readonly type: 'state-chunk'; readonly id: number; readonly offset: number; readonly bytes: Uint8Array }
+  | { readonly type: 'state-end'; readonly id: number };
 
-const TAGS = { hello: 0, auth: 1, ops: 2, ack: 3, ping: 4, pong: 5 } as const;
+/** A compacted delta (the state of the keys some ops touched) or a whole snapshot. */
+export type StateKind = 'delta' | 'snapshot';
+const STATE_KINDS: readonly StateKind[] = ['delta', 'snapshot'];
+
+/** The largest state a node accepts in one transfer. */
+export const MAX_STATE_BYTES = 1024 * 1024 * 1024;
+
+const TAGS = {
+  hello: 0,
+  auth: 1,
+  ops: 2,
+  ack: 3,
+  ping: 4,
+  pong: 5,
+  'state-begin': 6,
+  'state-resume': 7,
+  'state-chunk': 8,
+  'state-end': 9,
+} as const;
 
 const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -92,6 +126,17 @@ export function encodeMessage(message: Message): Uint8Array {
     case 'ping':
     case 'pong':
       return frame(TAGS[message.type], encode([message.time]));
+    case 'state-begin':
+      return frame(
+        TAGS['state-begin'],
+        encode([message.id, message.kind, message.totalBytes, message.sha256, message.vector.toValue()]),
+      );
+    case 'state-resume':
+      return frame(TAGS['state-resume'], encode([message.id, message.offset]));
+    case 'state-chunk':
+      return frame(TAGS['state-chunk'], encode([message.id, message.offset, message.bytes]));
+    case 'state-end':
+      return frame(TAGS['state-end'], encode([message.id]));
   }
 }
 
@@ -118,6 +163,12 @@ function vectorOf(value: Value | undefined, name: string): VersionVector {
       cause: error,
     });
   }
+}
+
+function count(value: Value | undefined, name: string, max = 2 ** 32 - 1): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max)
+    malformed(`${name} must be a whole number from 0 to ${max}`);
+  return value;
 }
 
 function bytesOf(value: Value | undefined, length: number, name: string): Uint8Array {
@@ -181,6 +232,41 @@ export function decodeMessage(bytes: Uint8Array): Message {
       const [time] = fields(body, 1, 'PING/PONG');
       if (typeof time !== 'number' || !Number.isFinite(time)) malformed('PING/PONG holds no time');
       return { type: tag === TAGS.ping ? 'ping' : 'pong', time };
+    }
+    case TAGS['state-begin']: {
+      const [id, kind, totalBytes, sha256, vector] = fields(body, 5, 'STATE_BEGIN');
+      if (typeof kind !== 'string' || !(STATE_KINDS as readonly string[]).includes(kind))
+        malformed('STATE_BEGIN holds an unknown kind');
+      return {
+        type: 'state-begin',
+        id: count(id, 'STATE_BEGIN id'),
+        kind: kind as StateKind,
+        totalBytes: count(totalBytes, 'STATE_BEGIN size', MAX_STATE_BYTES),
+        sha256: bytesOf(sha256, 32, 'the STATE_BEGIN hash'),
+        vector: vectorOf(vector, 'STATE_BEGIN'),
+      };
+    }
+    case TAGS['state-resume']: {
+      const [id, offset] = fields(body, 2, 'STATE_RESUME');
+      return {
+        type: 'state-resume',
+        id: count(id, 'STATE_RESUME id'),
+        offset: count(offset, 'STATE_RESUME offset', MAX_STATE_BYTES),
+      };
+    }
+    case TAGS['state-chunk']: {
+      const [id, offset, bytes] = fields(body, 3, 'STATE_CHUNK');
+      if (!(bytes instanceof Uint8Array) || bytes.length === 0) malformed('STATE_CHUNK must carry bytes');
+      return {
+        type: 'state-chunk',
+        id: count(id, 'STATE_CHUNK id'),
+        offset: count(offset, 'STATE_CHUNK offset', MAX_STATE_BYTES),
+        bytes,
+      };
+    }
+    case TAGS['state-end']: {
+      const [id] = fields(body, 1, 'STATE_END');
+      return { type: 'state-end', id: count(id, 'STATE_END id') };
     }
     default:
       malformed(`unknown message tag ${tag}`);

@@ -5,5 +5,7 @@
  * History:
  *   1 — HELLO / AUTH handshake (HMAC-SHA256 challenge–response over the cluster secret), OPS
  *       frames carrying op-codec batches, ACK of the durable version vector, PING / PONG.
+ *   2 — numbered OPS frames; STATE_BEGIN / STATE_RESUME / STATE_CHUNK / STATE_END: a compacted
+ *       delta or a whole snapshot in resumable chunks, for a peer far behind or behind the log.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;

@@ -7,12 +7,20 @@ import {
   ProtocolError,
   VersionVector,
 } from '@driftless/core';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { CLOSE_CODES, type CloseCode } from '../close-codes.js';
 import { isTransportError } from '../errors.js';
 import { authProof, createNonce, sameProof } from '../protocol/auth.js';
-import { decodeMessage, encodeMessage, type Message, opsFrame, type Role } from '../protocol/messages.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  type Message,
+  opsFrame,
+  type Role,
+  type StateKind,
+} from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
-import type { SyncReplica } from '../replica.js';
+import type { StateBlob, SyncReplica } from '../replica.js';
 import type { Connection } from '../transport.js';
 import type { SessionTiming } from './timing.js';
 
@@ -54,6 +62,29 @@ export interface SessionHost {
   acked(session: PeerSession): void;
   /** The session ended; called once. */
   closed(session: PeerSession, code: number, reason: string): void;
+  /**
+   * State transfers kept across sessions so an interrupted one resumes: what this node last sent
+   * each peer, and what it received so far from each peer.
+   */
+  readonly transfers: StateTransfers;
+}
+
+/** Interrupted state transfers, by peer node id (see SessionHost.transfers). */
+export interface StateTransfers {
+  readonly outgoing: Map<
+    string,
+    { readonly since: VersionVector; readonly blob: StateBlob; readonly sha256: Uint8Array }
+  >;
+  readonly incoming: Map<string, IncomingState>;
+}
+
+/** A state being received: its announced size and hash, and the chunks so far. */
+export interface IncomingState {
+  readonly sha256: Uint8Array;
+  readonly totalBytes: number;
+  readonly kind: StateKind;
+  readonly chunks: Uint8Array[];
+  received: number;
 }
 
 /** The phases of a session. */
@@ -70,6 +101,10 @@ export interface SessionStats {
   /** Ops received that this replica already had (relays in a mesh send some twice). */
   opsDuplicate: number;
   bytesReceived: number;
+  /** State transfers (deltas and snapshots) completed each way, and the state bytes sent. */
+  statesSent: number;
+  statesReceived: number;
+  stateBytesSent: number;
 }
 
 /** The peer as it introduced itself. */
@@ -94,6 +129,9 @@ export class PeerSession {
     opsReceived: 0,
     opsDuplicate: 0,
     bytesReceived: 0,
+    statesSent: 0,
+    statesReceived: 0,
+    stateBytesSent: 0,
   };
   readonly #host: SessionHost;
   readonly #nonce = createNonce();
@@ -122,6 +160,12 @@ export class PeerSession {
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
   #closeCode: number | undefined;
+  #closing = false;
+  /** Since when the session has been waiting for the transport to drain. */
+  #waitingSince: number | undefined;
+  #transfersOut = 0;
+  #incomingId: number | undefined;
+  #resumeWaiter: { readonly id: number; readonly resolve: (offset: number | undefined) => void } | undefined;
   /** OPS frames sent and received on this session, mod 2^32. */
   #framesOut = 0;
   #framesIn = 0;
@@ -199,6 +243,8 @@ export class PeerSession {
   /** Closes the session with a code from CLOSE_CODES. */
   close(code: number, reason: string): void {
     if (this.#phase === 'closed') return;
+    // Nothing received after this point is applied, even before the transport reports the close.
+    this.#closing = true;
     this.connection.close(
       code,
       reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS - 1)}…` : reason,
@@ -224,7 +270,7 @@ export class PeerSession {
   // --- receiving ------------------------------------------------------------------------------
 
   #onFrame(frame: Uint8Array): void {
-    if (this.#phase === 'closed') return;
+    if (this.#phase === 'closed' || this.#closing) return;
     this.#lastReceivedAt = this.#host.now();
     this.stats.bytesReceived += frame.length;
     let message: Message;
@@ -243,16 +289,33 @@ export class PeerSession {
         this.#onAuth(message);
         return;
       case 'ping':
-        if (this.#phase === 'established') this.#sendMessage({ type: 'pong', time: message.time });
+        // A peer pings only once established, and its AUTH precedes its first PING on the wire.
+        if (this.#requireEstablished('PING')) this.#sendMessage({ type: 'pong', time: message.time });
         return;
       case 'pong':
-        this.#rttMs = Math.max(0, this.#host.now() - message.time);
+        if (this.#requireEstablished('PONG')) this.#rttMs = Math.max(0, this.#host.now() - message.time);
         return;
       case 'ack':
         if (!this.#requireEstablished('ACK')) return;
         this.#acked = this.#acked.merge(message.vector);
         this.#learn(message.vector.entries());
         this.#host.acked(this);
+        return;
+      case 'state-begin':
+        if (this.#requireEstablished('STATE_BEGIN')) this.#onStateBegin(message);
+        return;
+      case 'state-resume':
+        if (!this.#requireEstablished('STATE_RESUME')) return;
+        if (this.#resumeWaiter?.id === message.id) {
+          this.#resumeWaiter.resolve(message.offset);
+          this.#resumeWaiter = undefined;
+        }
+        return;
+      case 'state-chunk':
+        if (this.#requireEstablished('STATE_CHUNK')) this.#onStateChunk(message);
+        return;
+      case 'state-end':
+        if (this.#requireEstablished('STATE_END')) this.#onStateEnd(message, frame.length);
         return;
       case 'ops':
         if (!this.#requireEstablished('OPS')) return;
@@ -334,7 +397,12 @@ export class PeerSession {
       this.close(refusal.code, refusal.reason);
       return;
     }
-    this.#unsubscribe = this.#host.replica.onAppend((chunk) => this.#onAppend(chunk));
+    const stopAppends = this.#host.replica.onAppend((chunk) => this.#onAppend(chunk));
+    const stopInstalls = this.#host.replica.onInstall(() => this.#onInstall());
+    this.#unsubscribe = () => {
+      stopAppends();
+      stopInstalls();
+    };
     this.#startHeartbeat();
     void this.#catchUp();
   }
@@ -371,20 +439,29 @@ export class PeerSession {
     }
     this.#learn(ops.map((op) => [op.origin, op.seq]));
     this.stats.opsReceived += ops.length;
-    this.#receivingBytes += frameBytes;
+    this.#enqueueReceive(frameBytes, async () => {
+      const fresh = await this.#host.replica.receive(ops);
+      this.stats.opsDuplicate += ops.length - fresh;
+    });
+  }
+
+  /**
+   * Applies received ops or states one after the other, in arrival order; stops reading the peer
+   * while more than the receive window is waiting.
+   */
+  #enqueueReceive(bytes: number, apply: () => Promise<void>): void {
+    this.#receivingBytes += bytes;
     if (!this.#paused && this.#receivingBytes > this.#host.timing.receiveWindowBytes) {
       this.#paused = true;
       this.connection.pause();
     }
     this.#receiving = this.#receiving
       .then(async () => {
-        if (this.#phase === 'closed') return;
-        const fresh = await this.#host.replica.receive(ops);
-        this.stats.opsDuplicate += ops.length - fresh;
+        if (this.#phase !== 'closed' && !this.#closing) await apply();
       })
       .catch((error: unknown) => this.#failReceive(error))
       .finally(() => {
-        this.#receivingBytes -= frameBytes;
+        this.#receivingBytes -= bytes;
         if (this.#paused && this.#receivingBytes <= this.#host.timing.receiveWindowBytes / 2) {
           this.#paused = false;
           this.#lastReceivedAt = this.#host.now();
@@ -408,6 +485,11 @@ export class PeerSession {
       case 'CLOCK_SKEW':
         this.close(CLOSE_CODES.CLOCK_SKEW, error.message);
         return;
+      case 'REBOOTSTRAP_REQUIRED':
+        this.close(CLOSE_CODES.REBOOTSTRAP, error.message);
+        return;
+      case 'SNAPSHOT_INVALID':
+      case 'MUTATION_INVALID':
       case 'OP_INVALID':
       case 'PROTOCOL_MALFORMED':
         this.close(CLOSE_CODES.BAD_FRAME, error.message);
@@ -442,6 +524,17 @@ export class PeerSession {
       }
     }
     this.#scheduleFlush();
+  }
+
+  /**
+   * A state is being installed here: the log will hold ops whose past it lacks, so sending each new
+   * entry as it lands is no longer enough. Catch up again, which sends this peer a state when the
+   * log cannot serve it.
+   */
+  #onInstall(): void {
+    if (this.#phase !== 'established') return;
+    if (this.#mode === 'live') void this.#catchUp();
+    else this.#catchUpAgain = true;
   }
 
   /** Adds an op to the outgoing batch; false when the transport asked to wait. */
@@ -491,8 +584,11 @@ export class PeerSession {
     this.#catchingUp = true;
     this.#mode = 'catching-up';
     try {
+      await this.#sendStateIfBetter();
       do {
         this.#catchUpAgain = false;
+        if (!this.#host.replica.canServe(this.sent)) await this.#sendState('snapshot');
+        if (this.#phase !== 'established') return;
         const target = this.#lastAppendLsn;
         for await (const chunk of this.#host.replica.readSince(this.sent)) {
           if (this.#phase !== 'established') return;
@@ -521,12 +617,133 @@ export class PeerSession {
     }
   }
 
+  /**
+   * At the start of a catch-up: when the peer lacks many ops, a compacted delta that is less than
+   * half their size goes instead (after heavy overwrites it costs what the state costs).
+   */
+  async #sendStateIfBetter(): Promise<void> {
+    const local = this.#host.replica.versionVector;
+    let lacking = 0;
+    for (const [origin, seq] of local.entries()) lacking += Math.max(0, seq - (this.#sent.get(origin) ?? 0));
+    if (lacking < this.#host.timing.deltaMinOps || !this.#host.replica.canServe(this.sent)) return;
+    await this.#sendState('delta');
+  }
+
+  /**
+   * Sends a state (snapshot or delta) in chunks: STATE_BEGIN, wait for STATE_RESUME (the peer may
+   * hold the start of the same state from an interrupted session), then STATE_CHUNKs from there
+   * with backpressure, then STATE_END. The peer then has everything up to the state's vector.
+   */
+  async #sendState(kind: StateKind): Promise<void> {
+    // Ops counted as sent must be on the wire before the state: it leaves out what they carry.
+    if (!this.#flush()) await this.#drained();
+    if (this.#phase !== 'established') return;
+    const peer = (this.#peer as PeerIdentity).nodeId;
+    const since = this.sent;
+    const cached = this.#host.transfers.outgoing.get(peer);
+    let blob: StateBlob | undefined;
+    let hash: Uint8Array;
+    if (cached?.since.equals(since) && cached.blob.kind === kind) {
+      blob = cached.blob;
+      hash = cached.sha256;
+    } else {
+      blob = await this.#host.replica.stateFor(since, kind);
+      if (!blob || (kind === 'delta' && blob.bytes.length * 2 > blob.opsBytes)) return;
+      hash = sha256(blob.bytes);
+      this.#host.transfers.outgoing.set(peer, { since, blob, sha256: hash });
+    }
+    if (this.#phase !== 'established') return;
+    this.#transfersOut = (this.#transfersOut + 1) >>> 0;
+    const id = this.#transfersOut;
+    const resumed = new Promise<number | undefined>((resolve) => {
+      this.#resumeWaiter = { id, resolve };
+    });
+    this.#sendMessage({
+      type: 'state-begin',
+      id,
+      kind: blob.kind,
+      totalBytes: blob.bytes.length,
+      sha256: hash,
+      vector: blob.vector,
+    });
+    const offset = await resumed;
+    if (offset === undefined || this.#phase !== 'established') return;
+    const chunkBytes = this.#host.timing.stateChunkBytes;
+    for (let at = offset; at < blob.bytes.length; at += chunkBytes) {
+      const bytes = blob.bytes.subarray(at, at + chunkBytes);
+      if (!this.#sendMessage({ type: 'state-chunk', id, offset: at, bytes })) await this.#drained();
+      if (this.#phase !== 'established') return;
+    }
+    this.#sendMessage({ type: 'state-end', id });
+    this.stats.statesSent++;
+    this.stats.stateBytesSent += blob.bytes.length - offset;
+    this.#host.transfers.outgoing.delete(peer);
+    this.#learn(blob.vector.entries());
+  }
+
+  #onStateBegin(message: Extract<Message, { type: 'state-begin' }>): void {
+    const peer = (this.#peer as PeerIdentity).nodeId;
+    const partial = this.#host.transfers.incoming.get(peer);
+    const same =
+      partial !== undefined &&
+      partial.totalBytes === message.totalBytes &&
+      sameProof(partial.sha256, message.sha256);
+    const incoming: IncomingState = same
+      ? partial
+      : {
+          sha256: message.sha256,
+          totalBytes: message.totalBytes,
+          kind: message.kind,
+          chunks: [],
+          received: 0,
+        };
+    this.#host.transfers.incoming.set(peer, incoming);
+    this.#incomingId = message.id;
+    this.#sendMessage({ type: 'state-resume', id: message.id, offset: incoming.received });
+  }
+
+  #onStateChunk(message: Extract<Message, { type: 'state-chunk' }>): void {
+    const incoming = this.#host.transfers.incoming.get((this.#peer as PeerIdentity).nodeId);
+    if (!incoming || message.id !== this.#incomingId || message.offset !== incoming.received) {
+      this.close(CLOSE_CODES.BAD_FRAME, 'STATE_CHUNK out of turn');
+      return;
+    }
+    if (incoming.received + message.bytes.length > incoming.totalBytes) {
+      this.close(CLOSE_CODES.BAD_FRAME, 'STATE_CHUNK beyond the announced size');
+      return;
+    }
+    incoming.chunks.push(message.bytes);
+    incoming.received += message.bytes.length;
+  }
+
+  #onStateEnd(message: Extract<Message, { type: 'state-end' }>, frameBytes: number): void {
+    const peer = (this.#peer as PeerIdentity).nodeId;
+    const incoming = this.#host.transfers.incoming.get(peer);
+    if (!incoming || message.id !== this.#incomingId || incoming.received !== incoming.totalBytes) {
+      this.close(CLOSE_CODES.BAD_FRAME, 'STATE_END before the whole state arrived');
+      return;
+    }
+    this.#host.transfers.incoming.delete(peer);
+    this.#incomingId = undefined;
+    const bytes = concat(incoming.chunks, incoming.totalBytes);
+    if (!sameProof(sha256(bytes), incoming.sha256)) {
+      this.close(CLOSE_CODES.BAD_FRAME, 'the state does not match its announced SHA-256');
+      return;
+    }
+    this.#enqueueReceive(incoming.totalBytes + frameBytes, async () => {
+      await this.#host.replica.installState(bytes);
+      this.stats.statesReceived++;
+    });
+  }
+
   #drained(): Promise<void> {
     if (this.#phase === 'closed') return Promise.resolve();
+    this.#waitingSince ??= this.#host.now();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   #onDrain(): void {
+    this.#waitingSince = undefined;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const resolve of waiters) resolve();
@@ -557,6 +774,11 @@ export class PeerSession {
       if (this.#phase !== 'established') return;
       const now = this.#host.now();
       if (this.#paused) this.#lastReceivedAt = now; // not reading is our choice, not the peer's silence
+      if (this.#waitingSince !== undefined && now - this.#waitingSince > heartbeatTimeoutMs) {
+        // Its frames may still arrive, but it has not read ours for a whole timeout.
+        this.close(CLOSE_CODES.BACKPRESSURE, `the peer has not read for ${now - this.#waitingSince} ms`);
+        return;
+      }
       if (now - this.#lastReceivedAt > heartbeatTimeoutMs) {
         this.close(CLOSE_CODES.TIMEOUT, `nothing received for ${now - this.#lastReceivedAt} ms`);
         return;
@@ -599,6 +821,18 @@ export class PeerSession {
     this.#unsubscribe?.();
     this.#batch = [];
     this.#onDrain();
+    this.#resumeWaiter?.resolve(undefined);
+    this.#resumeWaiter = undefined;
     this.#host.closed(this, code, reason);
   }
+}
+
+function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
 }

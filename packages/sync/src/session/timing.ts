@@ -10,6 +10,10 @@ export interface SessionTiming {
   readonly maxBatchBytes: number;
   /** Op bytes received and not yet durable before the session stops reading from the peer. */
   readonly receiveWindowBytes: number;
+  /** A catch-up of at least this many ops considers sending a compacted delta instead. */
+  readonly deltaMinOps: number;
+  /** Bytes of state per STATE_CHUNK frame. */
+  readonly stateChunkBytes: number;
 }
 
 /** Defaults: a dead link is noticed within 15 s; frames stay far below the transport's limit. */
@@ -19,4 +23,6 @@ export const DEFAULT_SESSION_TIMING: SessionTiming = {
   heartbeatTimeoutMs: 15_000,
   maxBatchBytes: 256 * 1024,
   receiveWindowBytes: 8 * 1024 * 1024,
+  deltaMinOps: 1_000,
+  stateChunkBytes: 256 * 1024,
 };
