@@ -6,7 +6,7 @@ import { isClusterId, ROLES, type Role } from './protocol/messages.js';
 import type { SyncReplica } from './replica.js';
 import { PeerSession, type SessionHost, type SessionStats } from './session/peer-session.js';
 import { DEFAULT_SESSION_TIMING, type SessionTiming } from './session/timing.js';
-import type { Listener, Transport } from './transport.js';
+import type { Connection, Listener, Transport } from './transport.js';
 
 /** Options of Replicator.start. */
 export interface ReplicatorOptions {
@@ -20,6 +20,12 @@ export interface ReplicatorOptions {
   readonly role?: Role;
   /** Where to accept peers (a transport address); omit to only dial. */
   readonly listen?: string;
+  /**
+   * Another way to accept peers: called once with the connection handler, returns the listener
+   * (for example `(accept) => wsTransport.attach(httpServer, '/v1/peers', accept)`, to serve peers on
+   * the port of an HTTP API).
+   */
+  readonly attach?: (onConnection: (connection: Connection) => void) => Listener | Promise<Listener>;
   /** Peers to dial and keep dialing. */
   readonly peers?: readonly string[];
   readonly timing?: Partial<SessionTiming & BackoffTiming>;
@@ -161,15 +167,19 @@ export class Replicator {
       );
     }
     const replicator = new Replicator(options, secret);
-    if (options.listen !== undefined) {
-      replicator.#listener = await options.transport.listen(options.listen, (connection) => {
-        if (replicator.#closed) {
-          connection.close(CLOSE_CODES.SHUTDOWN, 'this node is shutting down');
-          return;
-        }
-        replicator.#run(new PeerSession(replicator.#host, connection, false));
-      });
+    const accept = (connection: Connection) => {
+      if (replicator.#closed) {
+        connection.close(CLOSE_CODES.SHUTDOWN, 'this node is shutting down');
+        return;
+      }
+      replicator.#run(new PeerSession(replicator.#host, connection, false));
+    };
+    if (options.listen !== undefined && options.attach !== undefined) {
+      throw new DriftlessError('INVALID_ARGUMENT', 'give either listen or attach, not both');
     }
+    if (options.listen !== undefined)
+      replicator.#listener = await options.transport.listen(options.listen, accept);
+    if (options.attach !== undefined) replicator.#listener = await options.attach(accept);
     for (const url of options.peers ?? []) {
       const dialer: Dialer = { url, session: undefined, attempt: 0, timer: undefined, lastClose: undefined };
       replicator.#dialers.push(dialer);
