@@ -83,6 +83,7 @@ export class HybridLogicalClock {
    * absorbing nothing, when it is more than maxSkewMs ahead of our wall clock.
    */
   observe(remote: Hlc): void {
+    if (!isHlc(remote)) throw new DriftlessError('INVALID_ARGUMENT', `${String(remote)} is not a timestamp`);
     const aheadMs = hlcWallMs(remote) - Math.floor(this.#wall());
     if (aheadMs > this.maxSkewMs) throw new ClockSkewError(aheadMs, this.maxSkewMs);
     if (remote > this.#last) this.#last = remote;

@@ -254,3 +254,14 @@ describe('HybridLogicalClock', () => {
     );
   });
 });
+
+describe('HybridLogicalClock.observe input', () => {
+  it('refuses something that is not a timestamp with INVALID_ARGUMENT, keeping its clock', () => {
+    const clock = new HybridLogicalClock({ now: () => Date.UTC(2026, 0, 1) });
+    const before = clock.now();
+    for (const bad of [Number.NaN, -1, 1.5, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
+      expect(() => clock.observe(bad)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    }
+    expect(clock.now()).toBeGreaterThan(before);
+  });
+});

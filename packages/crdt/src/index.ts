@@ -15,6 +15,7 @@ export {
   type Change,
   type ListOptions,
   type ListPage,
+  MAX_LIST_LIMIT,
   type ReadResult,
   ReplicaState,
 } from './replica-state.js';

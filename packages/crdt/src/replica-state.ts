@@ -33,6 +33,9 @@ import { elementDots, type OrSetState } from './types/or-set.js';
 import { TYPE_OF_KIND, TYPES } from './types/registry.js';
 import { checkLocalUpdate, visibleDocumentIds, type YjsState } from './types/yjs.js';
 
+/** The most keys one listing returns. */
+export const MAX_LIST_LIMIT = 10_000;
+
 /** What a read returns: the key's type and value; a multi-value register also lists its siblings. */
 export interface ReadResult {
   readonly type: TypeName;
@@ -199,6 +202,15 @@ export class ReplicaState {
   /** Keys of a collection in key order (UTF-8 byte order), skipping absent ones. */
   list(collection: string, options: ListOptions = {}): ListPage {
     const { prefix = '', cursor, limit = 100 } = options;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new DriftlessError(
+        'INVALID_ARGUMENT',
+        `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`,
+      );
+    }
+    if (typeof prefix !== 'string' || (cursor !== undefined && typeof cursor !== 'string')) {
+      throw new DriftlessError('INVALID_ARGUMENT', 'prefix and cursor must be strings');
+    }
     const entries = this.#collections.get(collection);
     if (!entries) return { items: [] };
     const keys = this.#keysOf(collection, entries);

@@ -4,7 +4,13 @@
  * explicitly (hlc 100, 200, …) so it is plain which write is later.
  */
 import { decode, encode, MAX_KEY_LENGTH, type Op, type Value, type ValueMap } from '@driftless/core';
-import { type ConflictEvent, type Intent, ReplicaState, SNAPSHOT_FORMAT } from '@driftless/crdt';
+import {
+  type ConflictEvent,
+  type Intent,
+  MAX_LIST_LIMIT,
+  ReplicaState,
+  SNAPSHOT_FORMAT,
+} from '@driftless/crdt';
 import { describe, expect, it } from 'vitest';
 
 /** A replica that writes with explicit clocks and records the conflicts it reports. */
@@ -512,4 +518,19 @@ describe('regressions', () => {
       expect(states.remote.digest()).toBe(states.origin.digest());
     },
   );
+});
+
+describe('listing arguments', () => {
+  it('refuses a limit that is not a whole number from 1 to MAX_LIST_LIMIT, and non-string cursors', () => {
+    const state = new ReplicaState();
+    for (const limit of [0, -1, 1.5, Number.NaN, MAX_LIST_LIMIT + 1]) {
+      expect(() => state.list('docs', { limit })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
+    }
+    expect(() => state.list('docs', { cursor: 5 as unknown as string })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    expect(state.list('docs', { limit: MAX_LIST_LIMIT })).toEqual({ items: [] });
+  });
 });
