@@ -60,7 +60,10 @@ export function encodeOps(ops: readonly Op[]): Uint8Array {
 export function decodeOps(bytes: Uint8Array, limits?: DecodeLimits): Op[] {
   const batch = decode(bytes, limits);
   if (!Array.isArray(batch) || batch.length < 2) malformed('not a [format, collections, …runs] array');
-  if (batch[0] !== OPS_FORMAT) malformed(`unknown format ${String(batch[0])}`);
+  const format = batch[0];
+  // String() of a peer's map with its own `toString` throws: name only what is safe to print.
+  if (format !== OPS_FORMAT)
+    malformed(`unknown format ${typeof format === 'number' ? format : typeof format}`);
   const collections = batch[1];
   if (!Array.isArray(collections) || !collections.every(isCollectionName)) {
     malformed('collection table is not a list of collection names');

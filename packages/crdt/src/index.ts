@@ -19,7 +19,12 @@ export {
   type ReadResult,
   ReplicaState,
 } from './replica-state.js';
-export { ReplicaStore, type ReplicaStoreOptions, STATE_TABLE } from './replica-store.js';
+export {
+  type DurableChanges,
+  ReplicaStore,
+  type ReplicaStoreOptions,
+  STATE_TABLE,
+} from './replica-store.js';
 export { SNAPSHOT_FORMAT } from './snapshot.js';
 export { compareStamps, type Stamp } from './stamp.js';
 export type { ConflictKind, TypeName } from './types/crdt-type.js';

@@ -105,8 +105,10 @@ export function encodeMutation(mutation: Mutation): Value {
 /** Decodes and validates an op's mutation; throws MUTATION_INVALID when it is not one. */
 export function decodeMutation(value: Value): Mutation {
   if (!Array.isArray(value) || value.length < 2 || value.length > 3) invalid('not a [kind, …] array');
-  const kind = KINDS[value[0] as number];
-  if (typeof value[0] !== 'number' || kind === undefined) invalid(`unknown kind ${String(value[0])}`);
+  // Only a number may index KINDS: a peer's map with its own `toString` would throw becoming a key.
+  const code = value[0];
+  const kind = typeof code === 'number' ? KINDS[code] : undefined;
+  if (kind === undefined) invalid(`unknown kind ${typeof code === 'number' ? code : typeof code}`);
   const [, first, second] = value as [number, Value, Value | undefined];
   switch (kind) {
     case 'set':

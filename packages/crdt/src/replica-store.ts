@@ -2,6 +2,7 @@ import {
   DriftlessError,
   decode,
   encode,
+  formatDot,
   isCollectionName,
   isKey,
   type Op,
@@ -14,6 +15,7 @@ import {
   VersionVector,
 } from '@driftless/core';
 import type { Intent } from './intent.js';
+import { decodeMutation } from './mutation.js';
 import { type Change, ReplicaState } from './replica-state.js';
 import { decodeSnapshot } from './snapshot.js';
 
@@ -24,6 +26,19 @@ const COLLECTED = 'collected';
 
 /** Options of ReplicaStore.open. */
 export type ReplicaStoreOptions = OpLogOptions;
+
+/**
+ * What one commit made durable, for change feeds: ops appended to the log (local writes and ops
+ * received from peers, one Change per op, in log order), or a state installed from a peer (the keys
+ * it changed, and the vector of the ops whose effects it brought without them being in the log).
+ */
+export type DurableChanges =
+  | { readonly type: 'ops'; readonly lsn: number; readonly changes: readonly Change[] }
+  | {
+      readonly type: 'state';
+      readonly vector: VersionVector;
+      readonly keys: readonly { readonly collection: string; readonly key: string }[];
+    };
 
 /**
  * A replica that persists: its op log and its state in one Store. Every append commits the log
@@ -46,11 +61,15 @@ export class ReplicaStore {
   readonly #store: Store;
   /** Once a commit has failed: reloading the state from what is durable. */
   #rollback: Promise<void> | undefined;
+  readonly #changeListeners = new Set<(changes: DurableChanges) => void>();
+  /** Changes of ops admitted but not yet durable, by dot; kept only while someone listens. */
+  readonly #admitted = new Map<string, Change>();
 
   private constructor(store: Store, log: OpLog, state: ReplicaState) {
     this.#store = store;
     this.log = log;
     this.state = state;
+    log.onAppend((chunk) => this.#reportOps(chunk.lsn, chunk.ops));
   }
 
   /**
@@ -150,8 +169,27 @@ export class ReplicaStore {
       value: encode(this.state.collectedBelow.toValue()),
     });
     // The delta's own vector, not the state's: ops admitted here but not yet durable stay pending.
-    await this.#durably(this.log.install(vector, writes));
+    const installed = this.log.install(vector, writes);
+    // Reported from a reaction on the install's own promise: it runs before the log's next commit
+    // starts, so listeners see the install in commit order with the appends around it.
+    installed.then(
+      () => this.#report({ type: 'state', vector, keys: changed }),
+      () => {},
+    );
+    await this.#durably(installed);
     return changed.length;
+  }
+
+  /**
+   * Calls `listener` with what each commit made durable from now on, in commit order, right after
+   * the commit (before the writes it holds resolve). Must not throw. Returns the unsubscribe function.
+   */
+  onChanges(listener: (changes: DurableChanges) => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => {
+      this.#changeListeners.delete(listener);
+      if (this.#changeListeners.size === 0) this.#admitted.clear();
+    };
   }
 
   /** Waits for pending appends and closes the log (not the store). */
@@ -170,6 +208,7 @@ export class ReplicaStore {
       return await append;
     } catch (error) {
       if (this.log.failure === undefined) throw error;
+      this.#admitted.clear();
       this.#rollback ??= loadState(this.#store, this.log.versionVector).then((durable) =>
         this.state.replaceWith(durable),
       );
@@ -190,9 +229,13 @@ export class ReplicaStore {
   #applyAll(ops: readonly Op[]): { changes: Change[]; writes: StoreWrite[] } {
     const changes: Change[] = [];
     const touched = new Map<string, { collection: string; key: string }>();
+    const listening = this.#changeListeners.size > 0;
     for (const op of ops) {
       const change = this.state.apply(op);
-      if (change) changes.push(change);
+      if (change) {
+        changes.push(change);
+        if (listening) this.#admitted.set(formatDot(op), change);
+      }
       touched.set(`${op.collection}/${op.key}`, op);
     }
     const writes: StoreWrite[] = [];
@@ -200,6 +243,37 @@ export class ReplicaStore {
       writes.push({ table: STATE_TABLE, key: storeKey, value: this.state.encodedEntry(collection, key) });
     }
     return { changes, writes };
+  }
+
+  #reportOps(lsn: number, ops: readonly Op[]): void {
+    if (this.#changeListeners.size === 0) return;
+    const changes = ops.map((op) => {
+      const dot = formatDot(op);
+      const change = this.#admitted.get(dot);
+      this.#admitted.delete(dot);
+      // An op admitted before anyone listened (or appended to the log directly).
+      return change ?? { collection: op.collection, key: op.key, op, kind: kindOf(op), changed: true };
+    });
+    this.#report({ type: 'ops', lsn, changes });
+  }
+
+  #report(changes: DurableChanges): void {
+    for (const listener of this.#changeListeners) {
+      try {
+        listener(changes);
+      } catch (error) {
+        // A listener's bug surfaces (as an unhandled rejection) without failing the commit.
+        void Promise.reject(error);
+      }
+    }
+  }
+}
+
+function kindOf(op: Op): Change['kind'] {
+  try {
+    return decodeMutation(op.mutation).kind;
+  } catch {
+    return 'rejected';
   }
 }
 

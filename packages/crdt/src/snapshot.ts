@@ -151,14 +151,18 @@ export function decodeEntry(value: Value): KeyEntry {
   return entry;
 }
 
+function isTotal(value: Value | undefined): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
 function decodeTombstone(value: readonly Value[]): Tombstone {
   if (value.length !== 4 || !Array.isArray(value[3]) || value[3].length % 3 !== 0) badSnapshot('a tombstone');
   const totals = value[3] as Value[];
   const counterSeen = new Map<string, { up: number; down: number }>();
   for (let i = 0; i < totals.length; i += 3) {
     const [origin, up, down] = [totals[i], totals[i + 1], totals[i + 2]];
-    if (typeof origin !== 'string' || typeof up !== 'number' || typeof down !== 'number')
-      badSnapshot('a tombstone');
+    // As strict as a counter's own totals: a delete copies these into the counter it resets.
+    if (typeof origin !== 'string' || !isTotal(up) || !isTotal(down)) badSnapshot('a tombstone');
     counterSeen.set(origin, { up, down });
   }
   return { stamp: decodeStamp(value, 0, 'a tombstone'), counterSeen };

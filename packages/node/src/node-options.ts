@@ -1,0 +1,182 @@
+/** The options, events and status of a DriftlessNode, and how options are checked. */
+import { assertNodeId, DriftlessError, isCollectionName } from '@driftless/core';
+import type { CollectionMode, ConflictCounts } from '@driftless/crdt';
+import {
+  type BackoffTiming,
+  isClusterId,
+  MIN_SECRET_BYTES,
+  type PeerStatus,
+  type ReplicatorEvent,
+  ROLES,
+  type Role,
+  type SessionTiming,
+} from '@driftless/sync';
+import { parseListen, peerDialUrl } from './addresses.js';
+import type { AckRequest, WriteOutcome } from './data-routes.js';
+
+/** How to start a node; only `id` and `secret` are required. */
+export interface NodeOptions {
+  /** The node id, also the origin of every op it writes: 1-64 characters from A-Z a-z 0-9 . _ - */
+  readonly id: string;
+  /** The LMDB data directory; omitted, the node keeps everything in memory (tests, ephemeral replicas). */
+  readonly dataDir?: string;
+  /** "host:port" of the HTTP API, which also serves peers at /v1/peers; default "127.0.0.1:0" (a free port). */
+  readonly listen?: string;
+  /** Peers to dial and keep dialing: http://host:port (a node's API) or ws://host:port/v1/peers. */
+  readonly peers?: readonly string[];
+  /** Default 'multi' (accepts writes); a 'replica' refuses them until promoted. */
+  readonly role?: Role;
+  /** Nodes of different clusters refuse each other; default 'driftless'. */
+  readonly clusterId?: string;
+  /** The cluster secret (at least 16 bytes): peers authenticate with it, and /v1/admin/* requires it. */
+  readonly secret: Uint8Array | string;
+  /** Longest wait for `ack=k|all` writes before answering 202 (durable here, still replicating); default 5000. */
+  readonly ackTimeoutMs?: number;
+  /** Longest wait for `after=<token>` before answering 504 READ_TIMEOUT; default 5000. */
+  readonly readTimeoutMs?: number;
+  /** Largest request body; larger ones get 413 BODY_TOO_LARGE unread; default 1 MiB. */
+  readonly maxBodyBytes?: number;
+  /** How `PUT` resolves concurrent writes per collection: last writer wins (default) or siblings ('mv'). */
+  readonly collectionModes?: Readonly<Record<string, CollectionMode>>;
+  /** Replication timers and reconnect backoff (tests, tuning); see @driftless/sync. */
+  readonly timing?: Partial<SessionTiming & BackoffTiming>;
+  /** Called with everything worth a log line or a metric; see NodeEvent. Must not throw. */
+  readonly onEvent?: (event: NodeEvent) => void;
+}
+
+/**
+ * What a node reports as it runs:
+ * - `listening`: the node serves its API at `url` and peers at `peerUrl`.
+ * - `request`: an HTTP request was answered (`route` is the pattern, undefined when none matched).
+ * - `write`: a write was answered, with its op and how far it replicated.
+ * - `peer`: a replication event (a peer connected, disconnected, or a dial failed).
+ * - `role`: the node's role changed (a promotion).
+ * - `feed`: a change feed opened or closed (with its close code).
+ * - `error`: something failed that the node did not expect (a bug; the request got 500 INTERNAL).
+ * - `closed`: close() finished: the store is closed.
+ */
+export type NodeEvent =
+  | { readonly type: 'listening'; readonly url: string; readonly peerUrl: string }
+  | {
+      readonly type: 'request';
+      readonly method: string;
+      readonly route: string | undefined;
+      readonly path: string;
+      readonly status: number;
+      readonly durationMs: number;
+    }
+  | {
+      readonly type: 'write';
+      readonly collection: string;
+      readonly key: string;
+      readonly kind: string;
+      readonly op: { readonly origin: string; readonly seq: number };
+      readonly ack: AckRequest;
+      readonly outcome: WriteOutcome;
+    }
+  | { readonly type: 'peer'; readonly event: ReplicatorEvent }
+  | { readonly type: 'role'; readonly role: Role; readonly previous: Role }
+  | {
+      readonly type: 'feed';
+      readonly state: 'opened' | 'closed';
+      readonly collection: string | undefined;
+      readonly code?: number;
+    }
+  | { readonly type: 'error'; readonly where: string; readonly error: unknown }
+  | { readonly type: 'closed' };
+
+/** A node's state, as GET /v1/status answers it. */
+export interface NodeStatus {
+  readonly id: string;
+  readonly role: Role;
+  readonly clusterId: string;
+  readonly url: string;
+  readonly peerUrl: string;
+  /** The ops applied here, per origin (what a token from this node would hold now). */
+  readonly vector: Record<string, number>;
+  /** Hash of the state: equal on nodes that applied the same ops. */
+  readonly digest: string;
+  /** Ops written by this node (its own seq), and applied here from every origin, all time. */
+  readonly ops: { readonly written: number; readonly applied: number };
+  /** Conflicts resolved here since start, per collection and kind. */
+  readonly conflicts: Record<string, ConflictCounts>;
+  /** Change feeds open now. */
+  readonly feeds: number;
+  /** Replication state per peer (see @driftless/sync PeerStatus). */
+  readonly peers: PeerStatus[];
+}
+
+/** NodeOptions checked, with every default filled in. */
+export interface ResolvedOptions {
+  readonly id: string;
+  readonly dataDir: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  readonly peers: readonly string[];
+  readonly role: Role;
+  readonly clusterId: string;
+  readonly secret: Uint8Array;
+  readonly ackTimeoutMs: number;
+  readonly readTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly collectionModes: Readonly<Record<string, CollectionMode>>;
+  readonly timing: Partial<SessionTiming & BackoffTiming>;
+  readonly onEvent: (event: NodeEvent) => void;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function invalid(message: string): never {
+  throw new DriftlessError('INVALID_ARGUMENT', message);
+}
+
+function positive(name: string, value: number | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    invalid(`${name} must be a whole number from 1 to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** Checks `options` (INVALID_ARGUMENT naming the bad one) and fills in the defaults. */
+export function resolveOptions(options: NodeOptions): ResolvedOptions {
+  assertNodeId(options.id);
+  const secret =
+    typeof options.secret === 'string' ? new TextEncoder().encode(options.secret) : options.secret;
+  if (!(secret instanceof Uint8Array) || secret.length < MIN_SECRET_BYTES) {
+    invalid(`the cluster secret must be at least ${MIN_SECRET_BYTES} bytes`);
+  }
+  const clusterId = options.clusterId ?? 'driftless';
+  if (!isClusterId(clusterId)) {
+    invalid(`invalid cluster id ${JSON.stringify(clusterId)}: use 1-64 characters from A-Z a-z 0-9 . _ -`);
+  }
+  const role = options.role ?? 'multi';
+  if (!ROLES.includes(role)) invalid(`unknown role ${JSON.stringify(role)}: use ${ROLES.join(', ')}`);
+  const modes = options.collectionModes ?? {};
+  for (const [collection, mode] of Object.entries(modes)) {
+    if (!isCollectionName(collection)) invalid(`invalid collection name ${JSON.stringify(collection)}`);
+    if (mode !== 'lww' && mode !== 'mv') {
+      invalid(`unknown collection mode ${JSON.stringify(mode)} for ${collection}: use lww or mv`);
+    }
+  }
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
+    invalid('dataDir must be a directory path');
+  }
+  const { host, port } = parseListen(options.listen ?? '127.0.0.1:0');
+  return {
+    id: options.id,
+    dataDir: options.dataDir,
+    host,
+    port,
+    peers: [...new Set((options.peers ?? []).map(peerDialUrl))],
+    role,
+    clusterId,
+    secret,
+    ackTimeoutMs: positive('ackTimeoutMs', options.ackTimeoutMs, 5_000, MAX_TIMER_MS),
+    readTimeoutMs: positive('readTimeoutMs', options.readTimeoutMs, 5_000, MAX_TIMER_MS),
+    maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes, 1024 * 1024, 2 ** 30),
+    collectionModes: { ...modes },
+    timing: { ...options.timing },
+    onEvent: options.onEvent ?? (() => {}),
+  };
+}

@@ -1,0 +1,434 @@
+/**
+ * A running Driftless node: a replica (ReplicaStore over LMDB, or memory), its replication
+ * (Replicator, peers on /v1/peers), and its client API (HTTP routes, the /v1/changes feed), all on
+ * one port. Lifecycle:
+ *
+ *   start: check options → open store and replica → start replication → listen  (undone on failure)
+ *   close: stop accepting → close feeds, release waiting reads → close replication (sessions end,
+ *          ops in flight land) → let requests in flight finish → close connections → close replica
+ *          and store
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type Dot, MemoryStore, type Store } from '@driftless/core';
+import { LmdbStore } from '@driftless/core/lmdb';
+import { ReplicaStore } from '@driftless/crdt';
+import { Replicator, type Role, syncReplicaOf, TransportError } from '@driftless/sync';
+import { WsTransport } from '@driftless/sync/ws';
+import { PEER_PATH, urlHost } from './addresses.js';
+import { AppliedWaiter } from './applied-waiter.js';
+import { decodeToken, encodeToken } from './causal-token.js';
+import { type AckRequest, addDataRoutes, type DataHost, type WriteOutcome } from './data-routes.js';
+import { ApiError, apiErrorOf } from './errors.js';
+import { FEED_PATH, FeedEndpoint } from './feed-endpoint.js';
+import { ClientGoneError } from './http-body.js';
+import { refuseUpgrade, sendJson } from './http-reply.js';
+import {
+  type NodeEvent,
+  type NodeOptions,
+  type NodeStatus,
+  type ResolvedOptions,
+  resolveOptions,
+} from './node-options.js';
+import { PeerDirectory, type WritableNode } from './peer-directory.js';
+import { Router, splitTarget } from './router.js';
+
+export type { NodeEvent, NodeOptions, NodeStatus } from './node-options.js';
+export type { WritableNode } from './peer-directory.js';
+
+/** A handler added with addRoute: it answers on `response` itself. */
+export type RawRouteHandler = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>;
+
+/** How long close() lets peers and feed clients answer their close before dropping them. */
+const CLOSE_GRACE_MS = 2_000;
+
+/** A running node; see the module comment. */
+export class DriftlessNode {
+  readonly id: string;
+  readonly clusterId: string;
+  readonly server: Server;
+  readonly replica: ReplicaStore;
+  readonly replicator: Replicator;
+  readonly #options: ResolvedOptions;
+  readonly #store: Store;
+  readonly #router = new Router();
+  readonly #rawRoutes = new Map<string, RawRouteHandler>();
+  readonly #feeds: FeedEndpoint;
+  readonly #waiter: AppliedWaiter;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #peers: PeerDirectory;
+  readonly #secretHash: Buffer;
+  readonly #unsubscribe: () => void;
+  #url = '';
+  #digest = { key: '', value: '' };
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    options: ResolvedOptions,
+    store: Store,
+    replica: ReplicaStore,
+    replicator: Replicator,
+    server: Server,
+  ) {
+    this.#options = options;
+    this.id = options.id;
+    this.clusterId = options.clusterId;
+    this.#store = store;
+    this.replica = replica;
+    this.replicator = replicator;
+    this.server = server;
+    this.#secretHash = sha256(options.secret);
+    this.#peers = new PeerDirectory(replicator, options.peers);
+    this.#waiter = new AppliedWaiter(() => replica.log.versionVector);
+    this.#unsubscribe = replica.onChanges(() => this.#waiter.check());
+    this.#feeds = new FeedEndpoint(replica, (event) => this.#emit(event));
+    addDataRoutes(this.#router, this.#dataHost());
+    this.#router.add('GET', '/v1/status', () => ({ status: 200, body: this.status() }));
+    this.#router.add('POST', '/v1/admin/promote', ({ request, response }) => {
+      this.#authorize(request, response);
+      const previous = this.role();
+      this.promote();
+      return { status: 200, body: { id: this.id, role: this.role(), previous } };
+    });
+    this.#router.add('GET', FEED_PATH, ({ response }) => {
+      response.setHeader('Upgrade', 'websocket');
+      throw new ApiError('UPGRADE_REQUIRED', `${FEED_PATH} is a WebSocket: connect with a WebSocket client`);
+    });
+    server.on('request', (request, response) => this.#onRequest(request, response));
+    server.on('upgrade', (request, socket, head) => this.#onUpgrade(request, socket, head));
+  }
+
+  /**
+   * Starts a node: opens its store (LMDB in dataDir, or memory), starts replication and listens.
+   * Throws DriftlessError INVALID_ARGUMENT for bad options, STORE_* when the data directory cannot
+   * be used, TRANSPORT_ADDRESS_IN_USE when the port is taken; nothing is left open then.
+   */
+  static async start(options: NodeOptions): Promise<DriftlessNode> {
+    const config = resolveOptions(options);
+    const undo: (() => Promise<void>)[] = [];
+    let node: DriftlessNode | undefined;
+    try {
+      const store: Store =
+        config.dataDir === undefined ? await MemoryStore.open() : await LmdbStore.open(config.dataDir);
+      undo.unshift(() => store.close());
+      const replica = await ReplicaStore.open({ store, nodeId: config.id });
+      undo.unshift(() => replica.close());
+      for (const [collection, mode] of Object.entries(config.collectionModes)) {
+        replica.state.setCollectionMode(collection, mode);
+      }
+      const server = createServer();
+      const transport = new WsTransport({ closeTimeoutMs: CLOSE_GRACE_MS });
+      const replicator = await Replicator.start({
+        replica: syncReplicaOf(replica),
+        transport,
+        clusterId: config.clusterId,
+        secret: config.secret,
+        role: config.role,
+        peers: config.peers,
+        attach: (accept) => transport.attach(server, PEER_PATH, accept),
+        timing: config.timing,
+        onEvent: (event) => {
+          emitTo(config.onEvent, { type: 'peer', event });
+          // Learn the peer's role and url while it is connected (after the replicator's own step).
+          if (event.type === 'connected') {
+            queueMicrotask(() => {
+              if (node !== undefined) node.#peers.refresh();
+            });
+          }
+        },
+      });
+      undo.unshift(() => replicator.close());
+      node = new DriftlessNode(config, store, replica, replicator, server);
+      await node.#listen();
+      return node;
+    } catch (error) {
+      for (const step of undo) await step().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The base url of the HTTP API, e.g. http://127.0.0.1:7070. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** The url peers dial: ws://host:port/v1/peers. */
+  get peerUrl(): string {
+    return `${this.#url.replace(/^http/, 'ws')}${PEER_PATH}`;
+  }
+
+  /** This node's role. */
+  role(): Role {
+    return this.replicator.role;
+  }
+
+  /**
+   * Makes a replica writable (role 'multi'); a node that already accepts writes keeps its role.
+   * Nothing the node holds changes: only its sessions restart, so peers learn the new role.
+   */
+  promote(): void {
+    const previous = this.role();
+    if (previous !== 'replica') return;
+    this.replicator.setRole('multi');
+    this.#emit({ type: 'role', role: 'multi', previous });
+  }
+
+  /** The node's state: role, vector, digest, op counts, conflicts, feeds and peers. */
+  status(): NodeStatus {
+    const vector = this.replica.state.versionVector;
+    const conflicts: NodeStatus['conflicts'] = {};
+    for (const [collection, counts] of this.replica.state.conflictCounts()) {
+      conflicts[collection] = { ...counts };
+    }
+    return {
+      id: this.id,
+      role: this.role(),
+      clusterId: this.clusterId,
+      url: this.url,
+      peerUrl: this.peerUrl,
+      vector: vector.toJSON(),
+      digest: this.#stateDigest(),
+      ops: { written: vector.get(this.id), applied: vector.total },
+      conflicts,
+      feeds: this.#feeds.size,
+      peers: this.replicator.status(),
+    };
+  }
+
+  /**
+   * The state's digest, hashed again only when the state moved: replicas that applied the same ops
+   * (and collected the same tombstones) hold the same state, so the vectors identify it.
+   */
+  #stateDigest(): string {
+    const { state } = this.replica;
+    const key = JSON.stringify([state.versionVector.toValue(), state.collectedBelow.toValue()]);
+    if (key !== this.#digest.key) this.#digest = { key, value: state.digest() };
+    return this.#digest.value;
+  }
+
+  /**
+   * Serves `method path` (an exact path, no parameters) with `handler`, ahead of the built-in
+   * routes: e.g. `node.addRoute('GET', '/metrics', handler)`.
+   */
+  addRoute(method: string, path: string, handler: RawRouteHandler): void {
+    if (!path.startsWith('/'))
+      throw new ApiError('INVALID_QUERY', `a route path starts with "/", got ${path}`);
+    this.#rawRoutes.set(`${method.toUpperCase()} ${path}`, handler);
+  }
+
+  /**
+   * Shuts down gracefully (see the module comment): writes in flight finish and are durable, peers
+   * and feed clients get a close frame. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutDown();
+    return this.#closing;
+  }
+
+  // --- HTTP -----------------------------------------------------------------------------------
+
+  #onRequest(request: IncomingMessage, response: ServerResponse): void {
+    const task = this.#answer(request, response);
+    this.#inFlight.add(task);
+    void task.finally(() => this.#inFlight.delete(task));
+  }
+
+  async #answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const method = request.method ?? 'GET';
+    const { path, query } = splitTarget(request.url ?? '/');
+    let route: string | undefined;
+    try {
+      if (this.#closing)
+        throw new ApiError('SHUTTING_DOWN', 'the node is shutting down: retry on another node');
+      const raw = this.#rawRoutes.get(`${method} ${path}`);
+      if (raw) {
+        route = path;
+        await raw(request, response);
+        return;
+      }
+      const match = this.#router.match(method, path);
+      if ('error' in match) {
+        if (match.allow !== undefined) response.setHeader('Allow', match.allow);
+        throw match.error;
+      }
+      route = match.route;
+      const reply = await match.handler({ request, response, params: match.params, query, route });
+      sendJson(response, reply.status, reply.body, { close: this.#closing !== undefined });
+    } catch (error) {
+      if (error instanceof ClientGoneError) {
+        response.destroy();
+        return;
+      }
+      const apiError = apiErrorOf(error);
+      if (apiError.code === 'INTERNAL') this.#emit({ type: 'error', where: `${method} ${path}`, error });
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      // A body left unread (refused early, or too large) is not read at all: drop the connection.
+      const close = this.#closing !== undefined || !request.complete;
+      sendJson(response, apiError.status, apiError.toJSON(), { close });
+    } finally {
+      this.#emit({
+        type: 'request',
+        method,
+        route,
+        path,
+        status: response.statusCode,
+        durationMs: performance.now() - started,
+      });
+    }
+  }
+
+  #onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const { path, query } = splitTarget(request.url ?? '/');
+    if (path === PEER_PATH) {
+      // The replicator's listener answers peers; once it has closed, nobody else would.
+      if (this.server.listenerCount('upgrade') <= 1) {
+        const error = new ApiError('SHUTTING_DOWN', 'the node is shutting down');
+        refuseUpgrade(socket, error.status, error.toJSON());
+      }
+      return;
+    }
+    if (path === FEED_PATH) {
+      this.#feeds.upgrade(request, socket, head, query);
+      return;
+    }
+    const error = new ApiError('ROUTE_NOT_FOUND', `no WebSocket endpoint at ${path}: use ${FEED_PATH}`);
+    refuseUpgrade(socket, error.status, error.toJSON());
+  }
+
+  #authorize(request: IncomingMessage, response: ServerResponse): void {
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer (.+)$/i.exec(header);
+    const given = match?.[1] === undefined ? undefined : sha256(Buffer.from(match[1], 'utf8'));
+    if (given === undefined || !timingSafeEqual(given, this.#secretHash)) {
+      response.setHeader('WWW-Authenticate', 'Bearer realm="driftless admin"');
+      throw new ApiError('UNAUTHORIZED', 'admin routes need "Authorization: Bearer <cluster secret>"');
+    }
+  }
+
+  // --- what the data routes need --------------------------------------------------------------
+
+  #dataHost(): DataHost {
+    return {
+      replica: this.replica,
+      maxBodyBytes: this.#options.maxBodyBytes,
+      awaitAfter: (query) => this.#awaitAfter(query),
+      assertWritable: () => this.#assertWritable(),
+      replicate: (op, ack) => this.#replicate(op, ack),
+      token: () => encodeToken(this.replica.state.versionVector),
+      wrote: (record) => this.#emit({ type: 'write', ...record }),
+    };
+  }
+
+  async #awaitAfter(query: URLSearchParams): Promise<void> {
+    const after = query.get('after');
+    if (after === null) return;
+    const target = decodeToken(after);
+    if (await this.#waiter.waitFor(target, this.#options.readTimeoutMs)) return;
+    if (this.#closing)
+      throw new ApiError('SHUTTING_DOWN', 'the node is shutting down: retry on another node');
+    throw new ApiError(
+      'READ_TIMEOUT',
+      `this node has not applied everything in the token within ${this.#options.readTimeoutMs} ms ` +
+        '(it lags, or is cut off from the node that wrote): retry, or read from that node',
+    );
+  }
+
+  #assertWritable(): void {
+    if (this.role() !== 'replica') return;
+    const writable = this.writableNodes();
+    const where =
+      writable.length === 0
+        ? 'it knows no writable node yet'
+        : `write to ${writable.map(({ id, url }) => (url === undefined ? id : `${id} (${url})`)).join(', ')}`;
+    throw new ApiError('REPLICA_READ_ONLY', `node ${this.id} is a read-only replica: ${where}`, {
+      details: { writable },
+    });
+  }
+
+  /** The writable nodes among this node's peers, as far as it knows. */
+  writableNodes(): WritableNode[] {
+    return this.#peers.writable();
+  }
+
+  async #replicate(op: Dot, ack: AckRequest): Promise<WriteOutcome> {
+    const k = ack === 'local' ? 0 : ack === 'all' ? this.#peers.count() : ack;
+    if (k === 0) return { durable: 'local', acked: [], ackTimedOut: false };
+    const result = await this.replicator.waitForAcks(op, k, this.#options.ackTimeoutMs);
+    return {
+      durable: result.complete ? 'replicated' : 'local',
+      acked: [...result.peers].sort(),
+      ackTimedOut: !result.complete,
+    };
+  }
+
+  // --- lifecycle ------------------------------------------------------------------------------
+
+  async #listen(): Promise<void> {
+    const { host, port } = this.#options;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error & { code?: string }) => {
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new TransportError(
+                'TRANSPORT_ADDRESS_IN_USE',
+                `${host}:${port} is already in use: stop what listens there or pick another port (0 picks a free one)`,
+                { cause: error },
+              )
+            : new TransportError(
+                'TRANSPORT_INVALID_URL',
+                `cannot listen at ${host}:${port} (${error.code ?? error.message}): use a local address and a free port`,
+                { cause: error },
+              ),
+        );
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    const address = this.server.address() as AddressInfo;
+    const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+    this.#url = `http://${urlHost(shown)}:${address.port}`;
+    this.#emit({ type: 'listening', url: this.url, peerUrl: this.peerUrl });
+  }
+
+  async #shutDown(): Promise<void> {
+    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const feedsClosed = this.#feeds.close(CLOSE_GRACE_MS);
+    this.#waiter.close();
+    await this.replicator.close();
+    await Promise.allSettled([...this.#inFlight]);
+    await feedsClosed;
+    this.server.closeIdleConnections();
+    const grace = setTimeout(() => this.server.closeAllConnections(), CLOSE_GRACE_MS);
+    await serverClosed;
+    clearTimeout(grace);
+    this.#unsubscribe();
+    await this.replica.close();
+    await this.#store.close();
+    this.#emit({ type: 'closed' });
+  }
+
+  #emit(event: NodeEvent): void {
+    emitTo(this.#options.onEvent, event);
+  }
+}
+
+function emitTo(listener: (event: NodeEvent) => void, event: NodeEvent): void {
+  try {
+    listener(event);
+  } catch {
+    // A logger's failure must not take the node down.
+  }
+}
+
+function sha256(bytes: Uint8Array): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}

@@ -1,0 +1,3 @@
+import { driftlessProject } from '../../vitest.shared.js';
+
+export default driftlessProject('node', { include: ['test/**/*.test.ts'] });
