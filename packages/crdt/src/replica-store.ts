@@ -153,10 +153,13 @@ export class ReplicaStore {
    * Joins a compacted delta or a snapshot from a peer (see ReplicaState.applyDelta) and persists
    * the keys it changed with the log's new vectors in one commit (OpLog.install), so a crash never
    * leaves state and log apart. Resolves with how many keys changed, once durable. Throws
-   * SNAPSHOT_INVALID or REBOOTSTRAP_REQUIRED having changed nothing.
+   * SNAPSHOT_INVALID or REBOOTSTRAP_REQUIRED having changed nothing; `check`, called with the
+   * state's vector before anything changes, may throw to refuse it.
    */
-  async installState(bytes: Uint8Array): Promise<number> {
+  async installState(bytes: Uint8Array, check?: (vector: VersionVector) => void): Promise<number> {
     const { vector } = decodeSnapshot(bytes);
+    // The caller may refuse the state by what it claims to hold (a peer may not forge origins).
+    check?.(vector);
     const changed = this.state.applyDelta(bytes);
     const writes: StoreWrite[] = changed.map(({ collection, key }) => ({
       table: STATE_TABLE,

@@ -43,8 +43,11 @@ export interface SyncReplica {
    * example under a steady stream of writes: send the ops).
    */
   stateFor(since: VersionVector, kind: StateKind): Promise<StateBlob | undefined>;
-  /** Joins a state from a peer durably; resolves with how many keys changed. */
-  installState(bytes: Uint8Array): Promise<number>;
+  /**
+   * Joins a state from a peer durably; resolves with how many keys changed. `check` is called with
+   * the vector the state holds before anything changes, and may throw to refuse it.
+   */
+  installState(bytes: Uint8Array, check?: (vector: VersionVector) => void): Promise<number>;
 }
 
 /** The parts of a ReplicaStore (from @driftless/crdt) that replication uses. */
@@ -64,7 +67,7 @@ export interface ReplicaStoreLike {
     delta(ops: Iterable<Op>): Uint8Array;
   };
   receive(ops: readonly Op[]): Promise<readonly unknown[]>;
-  installState(bytes: Uint8Array): Promise<number>;
+  installState(bytes: Uint8Array, check?: (vector: VersionVector) => void): Promise<number>;
 }
 
 /** Attempts at a quiet moment (nothing admitted and not yet durable) for a consistent delta. */
@@ -92,7 +95,7 @@ export function syncReplicaOf(store: ReplicaStoreLike): SyncReplica {
     onAppend: (listener) => log.onAppend(listener),
     onInstall: (listener) => log.onInstall(listener),
     receive: async (ops) => (await store.receive(ops)).length,
-    installState: (bytes) => store.installState(bytes),
+    installState: (bytes, check) => store.installState(bytes, check),
     async stateFor(since, kind) {
       if (kind === 'snapshot') {
         // Taken at once (consistent at the state's vector), sent only once all of it is durable.

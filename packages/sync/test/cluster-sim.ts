@@ -269,8 +269,8 @@ export class ClusterSim {
       stateFor: (since, kind) => replica.stateFor(since, kind),
       onAppend: (listener) => replica.onAppend(listener),
       onInstall: (listener) => replica.onInstall(listener),
-      installState: async (bytes) => {
-        const changed = await replica.installState(bytes);
+      installState: async (bytes, check) => {
+        const changed = await replica.installState(bytes, check);
         // A state must be causally closed: it holds the past of every op it holds.
         const vector = store.state.versionVector;
         for (const [dot, past] of this.#pasts) {

@@ -114,6 +114,11 @@ export interface PeerIdentity {
 }
 
 const MAX_BATCH_OPS = 4096;
+/** Interrupted incoming state transfers kept for resumption, across peers. */
+const MAX_PARTIAL_TRANSFERS = 4;
+
+/** Thrown inside installState's check to refuse a state that forges origins. */
+class ForgedState extends Error {}
 /** WebSocket close reasons hold at most 123 bytes. */
 const MAX_REASON_CHARS = 120;
 
@@ -416,26 +421,10 @@ export class PeerSession {
       return;
     }
     this.#framesIn = expected;
-    const peer = this.#peer as PeerIdentity;
-    const me = this.#host.replica.nodeId;
-    const mine = this.#host.replica.versionVector.get(me);
-    for (const op of ops) {
-      // A peer relays anyone's ops, but cannot hold ops of this node that this node never wrote,
-      // and a read-only replica writes none of its own.
-      if (op.origin === me && op.seq > mine) {
-        this.close(
-          CLOSE_CODES.FORBIDDEN_ORIGIN,
-          `the peer sent ${me}:${op.seq}, an op this node never wrote`,
-        );
-        return;
-      }
-      if (op.origin === peer.nodeId && peer.role === 'replica') {
-        this.close(
-          CLOSE_CODES.FORBIDDEN_ORIGIN,
-          `${peer.nodeId} is a read-only replica and cannot originate ops`,
-        );
-        return;
-      }
+    const forged = this.#forgedOrigin(ops.map((op) => [op.origin, op.seq]));
+    if (forged !== undefined) {
+      this.close(CLOSE_CODES.FORBIDDEN_ORIGIN, `the peer sent ${forged}`);
+      return;
     }
     this.#learn(ops.map((op) => [op.origin, op.seq]));
     this.stats.opsReceived += ops.length;
@@ -468,6 +457,22 @@ export class PeerSession {
           if (this.#phase !== 'closed') this.connection.resume();
         }
       });
+  }
+
+  /**
+   * A peer relays anyone's ops, but cannot hold ops of this node that this node never wrote, and a
+   * read-only replica writes none of its own. Returns the first forged dot, described.
+   */
+  #forgedOrigin(dots: Iterable<readonly [string, number]>): string | undefined {
+    const peer = this.#peer as PeerIdentity;
+    const me = this.#host.replica.nodeId;
+    const mine = this.#host.replica.versionVector.get(me);
+    for (const [origin, seq] of dots) {
+      if (origin === me && seq > mine) return `${me}:${seq}, an op this node never wrote`;
+      if (origin === peer.nodeId && peer.role === 'replica' && seq > 0)
+        return `${origin}:${seq}, but ${origin} is a read-only replica and cannot originate ops`;
+    }
+    return undefined;
   }
 
   #failReceive(error: unknown): void {
@@ -697,7 +702,13 @@ export class PeerSession {
           chunks: [],
           received: 0,
         };
+    this.#host.transfers.incoming.delete(peer);
     this.#host.transfers.incoming.set(peer, incoming);
+    // Keep the partial transfers of a few peers only, the most recent: each may be large.
+    for (const stale of this.#host.transfers.incoming.keys()) {
+      if (this.#host.transfers.incoming.size <= MAX_PARTIAL_TRANSFERS) break;
+      this.#host.transfers.incoming.delete(stale);
+    }
     this.#incomingId = message.id;
     this.#sendMessage({ type: 'state-resume', id: message.id, offset: incoming.received });
   }
@@ -731,7 +742,17 @@ export class PeerSession {
       return;
     }
     this.#enqueueReceive(incoming.totalBytes + frameBytes, async () => {
-      await this.#host.replica.installState(bytes);
+      let forged: string | undefined;
+      try {
+        await this.#host.replica.installState(bytes, (vector) => {
+          forged = this.#forgedOrigin(vector.entries());
+          if (forged !== undefined) throw new ForgedState();
+        });
+      } catch (error) {
+        if (!(error instanceof ForgedState)) throw error;
+        this.close(CLOSE_CODES.FORBIDDEN_ORIGIN, `the peer sent a state holding ${forged}`);
+        return;
+      }
       this.stats.statesReceived++;
     });
   }
@@ -770,10 +791,16 @@ export class PeerSession {
 
   #startHeartbeat(): void {
     const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.#host.timing;
+    let dueAt = this.#host.now() + heartbeatIntervalMs;
     const beat = () => {
       if (this.#phase !== 'established') return;
       const now = this.#host.now();
-      if (this.#paused) this.#lastReceivedAt = now; // not reading is our choice, not the peer's silence
+      // Not reading is this node's doing, not the peer's silence: while paused, or when this beat
+      // comes late because the event loop was busy (frames may be waiting unread in the socket).
+      if (this.#paused || now - dueAt > heartbeatIntervalMs) {
+        this.#lastReceivedAt = now;
+        if (this.#waitingSince !== undefined) this.#waitingSince = now;
+      }
       if (this.#waitingSince !== undefined && now - this.#waitingSince > heartbeatTimeoutMs) {
         // Its frames may still arrive, but it has not read ours for a whole timeout.
         this.close(CLOSE_CODES.BACKPRESSURE, `the peer has not read for ${now - this.#waitingSince} ms`);
@@ -785,6 +812,7 @@ export class PeerSession {
       }
       this.#sendMessage({ type: 'ping', time: now });
       this.#resendIfStalled();
+      dueAt = now + heartbeatIntervalMs;
       this.#heartbeatTimer = setTimeout(beat, heartbeatIntervalMs);
     };
     this.#heartbeatTimer = setTimeout(beat, heartbeatIntervalMs);
