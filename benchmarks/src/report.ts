@@ -7,7 +7,7 @@ import type { Sample } from './measure.js';
  */
 
 /** The unit of a figure. */
-export type Unit = 'ops/s' | 'B/op' | 'ops/commit' | 'ms' | 'B' | 'B/key';
+export type Unit = 'ops/s' | 'B/op' | 'ops/commit' | 'ms' | 'B' | 'B/key' | '%';
 
 /** A bound a figure should meet. */
 export interface Target {
@@ -151,7 +151,7 @@ export function renderText(report: Report): string {
 }
 
 /** Pads every cell to its column's width; `right` marks the right-aligned columns. */
-function alignColumns(rows: readonly (readonly string[])[], right: readonly boolean[]): string[] {
+export function alignColumns(rows: readonly (readonly string[])[], right: readonly boolean[]): string[] {
   const widths = right.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
   const lines = rows.map((row) =>
     widths
@@ -174,6 +174,8 @@ function formatValue(value: number, unit: Unit): string {
     if (value >= 999.5) return `${(value / 1e3).toPrecision(3)} kB`;
     return `${value.toFixed(0)} B`;
   }
+  // Times under 10 ms get two decimals (a p50 of 0.41 ms, say).
+  if (unit === 'ms' && value < 10) return `${value.toFixed(2)} ms`;
   if (unit !== 'ops/s') return `${value.toFixed(unit === 'B/op' ? 2 : 1)} ${unit}`;
   if (value >= 1e6) return `${(value / 1e6).toPrecision(3)}M ${unit}`;
   if (value >= 1e3) return `${(value / 1e3).toPrecision(3)}k ${unit}`;
