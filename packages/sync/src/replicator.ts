@@ -137,10 +137,15 @@ export class Replicator {
       closed: (session, code, reason) => this.#sessionClosed(session, code, reason),
       transfers: { outgoing: new Map(), incoming: new Map() },
     };
-    this.#unsubscribe = options.replica.onAppend(() => {
+    this.#unsubscribe = options.replica.onAppend((chunk) => {
       this.#history.push({ at: this.#now(), vector: this.replica.versionVector });
       if (this.#history.length > MAX_LAG_HISTORY) this.#history = this.#history.filter((_, i) => i % 2 === 0);
-      for (const session of this.#byNode.values()) session.scheduleAck();
+      // Acks tell peers which of the ops they could send this node are durable here; an entry of
+      // only this node's own writes tells them nothing (it reaches them as OPS anyway).
+      const me = this.replica.nodeId;
+      if (chunk.ops.some((op) => op.origin !== me)) {
+        for (const session of this.#byNode.values()) session.scheduleAck();
+      }
     });
   }
 
