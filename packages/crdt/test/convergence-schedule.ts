@@ -1,7 +1,8 @@
 import { decode, type Value } from '@driftless/core';
 import type { ReadResult } from '@driftless/crdt';
 import { COLLECTIONS, NetworkSim } from './network-sim.js';
-import { modelRead } from './reference-model.js';
+import { type ModelOp, modelRead, modelType } from './reference-model.js';
+import { modelYjs, readContent, type YjsContent, type YjsModel } from './yjs-reference-model.js';
 
 /** JSON with object keys sorted: field order is not part of a value. */
 function canonicalJson(value: unknown): string {
@@ -20,8 +21,43 @@ function normalise(read: ReadResult | undefined): unknown {
   return read;
 }
 
-/** Runs one seeded schedule and checks convergence and the model; returns a failure message or undefined. */
-export function runSchedule(seed: number): string | undefined {
+/** What the schedules exercised of the yjs type, summed over runs. */
+export interface YjsCoverage {
+  edits: number;
+  deletes: number;
+  /** Edits the origin refused (the client held a deleted document), then made on a new Y.Doc. */
+  refused: number;
+  /** Writes that joined two documents or more into one. */
+  merges: number;
+  /** Keys that end up reading two documents or more together. */
+  concurrentDocuments: number;
+  /** Keys with a visible document holding a deleted write: a concurrent edit brought it back. */
+  revived: number;
+  /** Keys that end up deleted after Yjs edits. */
+  deleted: number;
+  /** Keys with Yjs edits and writes of another type. */
+  otherTypes: number;
+}
+
+/** A coverage record with nothing counted yet. */
+export function noYjsCoverage(): YjsCoverage {
+  return {
+    edits: 0,
+    deletes: 0,
+    refused: 0,
+    merges: 0,
+    concurrentDocuments: 0,
+    revived: 0,
+    deleted: 0,
+    otherTypes: 0,
+  };
+}
+
+/**
+ * Runs one seeded schedule and checks convergence and the model; returns a failure message or
+ * undefined. Adds what it exercised of the yjs type to `coverage`, when given.
+ */
+export function runSchedule(seed: number, coverage?: YjsCoverage): string | undefined {
   const sim = new NetworkSim(seed, 5);
   const steps = 20 + Math.floor(sim.random() * 60);
   for (let step = 0; step < steps; step++) {
@@ -35,21 +71,81 @@ export function runSchedule(seed: number): string | undefined {
   sim.drain();
   const digests = new Set(sim.replicas.map((replica) => replica.state.digest()));
   if (digests.size !== 1) return `digests differ: ${firstDifference(sim)}`;
+  const rejected = sim.replicas.find((replica) => replica.state.rejectedOps > 0);
+  if (rejected)
+    return `${rejected.id} rejected ${rejected.state.rejectedOps} ops, all written by honest replicas`;
+  if (coverage) {
+    coverage.edits += sim.yjsWrites.edits;
+    coverage.deletes += sim.yjsWrites.deletes;
+    coverage.refused += sim.yjsWrites.refused;
+  }
   for (const collection of COLLECTIONS) {
     const keys = new Set(sim.history.filter((m) => m.op.collection === collection).map((m) => m.op.key));
     for (const key of keys) {
-      const expected = normalise(
-        modelRead(sim.history.filter((m) => m.op.collection === collection && m.op.key === key)),
-      );
-      for (const replica of sim.replicas) {
-        const actual = normalise(replica.state.get(collection, key));
-        if (canonicalJson(actual) !== canonicalJson(expected)) {
-          return `${replica.id} reads ${collection}/${key} as ${JSON.stringify(actual)}, the model as ${JSON.stringify(expected)}`;
-        }
-      }
+      const ops = sim.history.filter((m) => m.op.collection === collection && m.op.key === key);
+      // The yjs rule holds for a key's Yjs documents whatever type the key shows.
+      const yjs = ops.some((m) => m.mutation.kind === 'yjs') ? modelYjs(ops) : undefined;
+      if (yjs && yjs.problems.length > 0) return `${collection}/${key}: ${yjs.problems.join('; ')}`;
+      if (yjs && coverage) count(coverage, ops, yjs);
+      const failure =
+        yjs && modelType(ops) === 'yjs'
+          ? checkYjsReads(sim, collection, key, yjs.content)
+          : checkReads(sim, collection, key, normalise(modelRead(ops)));
+      if (failure) return failure;
     }
   }
   return undefined;
+}
+
+/** Checks every replica's read of a key against the model's. */
+function checkReads(sim: NetworkSim, collection: string, key: string, expected: unknown): string | undefined {
+  for (const replica of sim.replicas) {
+    const actual = normalise(replica.state.get(collection, key));
+    if (canonicalJson(actual) !== canonicalJson(expected)) {
+      return `${replica.id} reads ${collection}/${key} as ${JSON.stringify(actual)}, the model as ${JSON.stringify(expected)}`;
+    }
+  }
+  return undefined;
+}
+
+/** Checks every replica's read of a yjs key against the model's content (see yjs-reference-model.ts). */
+function checkYjsReads(
+  sim: NetworkSim,
+  collection: string,
+  key: string,
+  content: YjsContent | undefined,
+): string | undefined {
+  const expected = content === undefined ? 'absent' : canonicalJson(content);
+  // Replicas with equal digests read equal bytes: decode a read only when it differs from the last.
+  let last: { bytes: Uint8Array; content: string } | undefined;
+  for (const replica of sim.replicas) {
+    const read = replica.state.get(collection, key);
+    let actual = 'absent';
+    if (read !== undefined) {
+      if (read.type !== 'yjs') actual = `a ${read.type}`;
+      else {
+        const bytes = read.value as Uint8Array;
+        if (!last || Buffer.compare(bytes, last.bytes) !== 0)
+          last = { bytes, content: canonicalJson(readContent(bytes)) };
+        actual = last.content;
+      }
+    }
+    if (actual !== expected)
+      return `${replica.id} reads ${collection}/${key} as ${actual}, the model as ${expected}`;
+  }
+  return undefined;
+}
+
+/** Adds what a key with Yjs edits exercised to `coverage`. */
+function count(coverage: YjsCoverage, ops: readonly ModelOp[], model: YjsModel): void {
+  const visible = model.documents.filter((d) => d.visible);
+  coverage.merges += model.merges;
+  if (visible.length > 1) coverage.concurrentDocuments++;
+  if (visible.length === 0) coverage.deleted++;
+  const deletes = ops.filter((o) => o.mutation.kind === 'del');
+  const deleted = (w: ModelOp) => deletes.some((d) => d.past.includes(w.op.origin, w.op.seq));
+  if (visible.some((d) => d.writes.some(deleted))) coverage.revived++;
+  if (ops.some((o) => o.mutation.kind !== 'yjs' && o.mutation.kind !== 'del')) coverage.otherTypes++;
 }
 
 /** The first entry whose encoding differs between two replicas. */

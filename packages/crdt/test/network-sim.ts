@@ -2,11 +2,18 @@
  * A seeded simulation of replicas exchanging ops: every op is broadcast with random duplication,
  * reordering and delay; each receiver buffers an op until it is causally ready (its origin's
  * previous op and everything its writer had seen are applied), as the sync layer guarantees.
+ *
+ * Yjs keys (YJS_KEYS) take only Yjs edits and deletes. Each replica keeps, per Yjs key, a Y.Doc
+ * client as an application would: before an edit it loads what the key reads there (now and then
+ * it lags and edits what it loaded before); when the key reads as absent, or the origin refuses
+ * the update (YJS_MISSING_DEPENDENCY: the client holds a deleted document), it starts a new
+ * Y.Doc, with a new client id, loaded from the read.
  */
-import { HybridLogicalClock, type Op, type VersionVector } from '@driftless/core';
+import { DriftlessError, HybridLogicalClock, type Op, type VersionVector } from '@driftless/core';
 import { seededRandom } from '@driftless/core/testing';
 import { type Intent, ReplicaState } from '@driftless/crdt';
 import { type ModelOp, modelOp } from './reference-model.js';
+import { richEdit, YjsClient } from './yjs-histories.js';
 
 export interface SimReplica {
   readonly id: string;
@@ -14,10 +21,40 @@ export interface SimReplica {
   readonly clock: HybridLogicalClock;
   inbox: ModelOp[];
   seq: number;
+  /** Per `collection/key`, the Y.Doc client of this replica's application. */
+  readonly yjsClients: Map<string, YjsClient>;
+}
+
+/** What the Yjs writes of a run did: to check that schedules reach the cases that matter. */
+export interface YjsWriteCounts {
+  edits: number;
+  deletes: number;
+  /** Edits refused at the origin (the client held a deleted document), then made on a new Y.Doc. */
+  refused: number;
 }
 
 export const COLLECTIONS = ['docs', 'votes'] as const;
 const KEYS = ['k1', 'k2', 'k3', 'k4'];
+/**
+ * Keys for Yjs edits (one per collection). They take other writes now and then, which apply where
+ * the key reads as absent at the origin (elsewhere TYPE_CONFLICT), so that the type of a key with
+ * Yjs documents changes, rarely.
+ */
+export const YJS_KEYS = ['y1'] as const;
+/**
+ * The share of writes that go to a Yjs key. Yjs costs more than the other types (a schedule with
+ * any Yjs key costs about twice one without), so most schedules have a few Yjs writes, and a
+ * share of them (YJS_HEAVY_SCHEDULES) many, to reach the cases that need several per key: a
+ * client holding a deleted document, merges of concurrent documents.
+ */
+const YJS_WRITE_SHARE = 0.1;
+const YJS_HEAVY_WRITE_SHARE = 0.6;
+const YJS_HEAVY_SCHEDULES = 0.1;
+/** The share of writes to a Yjs key that delete it, and that are writes of another type. */
+const YJS_DELETE_SHARE = 0.2;
+const YJS_OTHER_TYPE_SHARE = 0.05;
+/** The share of Yjs edits made by a client that lags: it did not load what the key reads now. */
+const YJS_LAGGING_EDIT_SHARE = 0.2;
 const ELEMENTS = ['a', 'b', 'c', 1, 2];
 
 export class NetworkSim {
@@ -25,10 +62,15 @@ export class NetworkSim {
   readonly replicas: SimReplica[];
   /** Every op written, with its causal past: the reference model's input. */
   readonly history: ModelOp[] = [];
+  /** What the Yjs writes of this run did. */
+  readonly yjsWrites: YjsWriteCounts = { edits: 0, deletes: 0, refused: 0 };
+  readonly #yjsShare: number;
+  readonly #yjsClientIds = new Set<number>();
   #wall = Date.UTC(2026, 0, 1);
 
   constructor(seed: number, replicaCount: number) {
     this.random = seededRandom(seed);
+    this.#yjsShare = this.random() < YJS_HEAVY_SCHEDULES ? YJS_HEAVY_WRITE_SHARE : YJS_WRITE_SHARE;
     this.replicas = Array.from({ length: replicaCount }, (_, i) => {
       const skew = Math.floor(this.random() * 50);
       const replica: SimReplica = {
@@ -37,6 +79,7 @@ export class NetworkSim {
         clock: new HybridLogicalClock({ now: () => this.#wall + skew, maxSkewMs: Number.MAX_SAFE_INTEGER }),
         inbox: [],
         seq: 0,
+        yjsClients: new Map(),
       };
       return replica;
     });
@@ -51,13 +94,20 @@ export class NetworkSim {
     this.#wall += Math.floor(this.random() * 3);
     const replica = this.pick(this.replicas);
     const collection = this.pick(COLLECTIONS);
-    const key = this.pick(KEYS);
-    const intent = this.#intent();
+    if (this.random() < this.#yjsShare) {
+      this.#writeYjs(replica, collection, this.pick(YJS_KEYS));
+      return;
+    }
+    this.#commit(replica, collection, this.pick(KEYS), this.#intent());
+  }
+
+  /** Prepares, applies and broadcasts a write; skips it on a type conflict at the origin (returns false). */
+  #commit(replica: SimReplica, collection: string, key: string, intent: Intent): boolean {
     let write: ReturnType<ReplicaState['prepare']>;
     try {
       write = replica.state.prepare(collection, key, intent);
     } catch (error) {
-      if ((error as { code?: string }).code === 'TYPE_CONFLICT') return;
+      if ((error as { code?: string }).code === 'TYPE_CONFLICT') return false;
       throw error;
     }
     const op: Op = { origin: replica.id, seq: ++replica.seq, hlc: replica.clock.now(), ...write };
@@ -69,6 +119,62 @@ export class NetworkSim {
       if (other === replica) continue;
       other.inbox.push(message);
       if (this.random() < 0.1) other.inbox.push(message); // duplicated
+    }
+    return true;
+  }
+
+  /**
+   * A delete, or an edit by the replica's Y.Doc client for the key: loaded with what the key
+   * reads (unless it lags), edited at random (text, formatting, arrays, maps, nested types), its
+   * update written.
+   */
+  #writeYjs(replica: SimReplica, collection: string, key: string): void {
+    const roll = this.random();
+    if (roll < YJS_DELETE_SHARE) {
+      if (this.#commit(replica, collection, key, { kind: 'del' })) this.yjsWrites.deletes++;
+      return;
+    }
+    if (roll < YJS_DELETE_SHARE + YJS_OTHER_TYPE_SHARE) {
+      this.#commit(replica, collection, key, this.#intent());
+      return;
+    }
+    const current = replica.state.get(collection, key);
+    if (current !== undefined && current.type !== 'yjs') return; // the app sees another type: no edit
+    const read = current?.value;
+    const choices = Array.from({ length: 4 }, () => Math.floor(this.random() * 100));
+    const name = `${collection}/${key}`;
+    let client = replica.yjsClients.get(name);
+    const lagging = client !== undefined && this.random() < YJS_LAGGING_EDIT_SHARE;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (!client || attempt > 0 || (read === undefined && !lagging)) {
+        client = new YjsClient(this.#newClientId());
+        replica.yjsClients.set(name, client);
+      }
+      if (attempt > 0 || !lagging) client.load(read);
+      let update: Uint8Array;
+      try {
+        update = client.edit((doc) => richEdit(doc, choices));
+      } catch {
+        return; // the edit changed nothing (or Yjs refused it): no write
+      }
+      try {
+        if (this.#commit(replica, collection, key, { kind: 'yjs', update })) this.yjsWrites.edits++;
+        return;
+      } catch (error) {
+        if (!(error instanceof DriftlessError) || error.code !== 'YJS_MISSING_DEPENDENCY' || attempt > 0)
+          throw error;
+        this.yjsWrites.refused++;
+      }
+    }
+  }
+
+  /** A Yjs client id no other Y.Doc of the run has: ids are not authenticated (CONFLICTS.md). */
+  #newClientId(): number {
+    for (;;) {
+      const id = 1 + Math.floor(this.random() * 2 ** 31);
+      if (this.#yjsClientIds.has(id)) continue;
+      this.#yjsClientIds.add(id);
+      return id;
     }
   }
 

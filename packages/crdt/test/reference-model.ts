@@ -19,6 +19,7 @@ const TYPE_OF = {
   incr: 'counter',
   add: 'set',
   remove: 'set',
+  yjs: 'yjs',
 } as const;
 
 function inPastOf(later: ModelOp, earlier: ModelOp): boolean {
@@ -27,12 +28,23 @@ function inPastOf(later: ModelOp, earlier: ModelOp): boolean {
 
 const byStamp = (a: ModelOp, b: ModelOp) => compareStamps(a.op, b.op);
 
-/** What a key reads as, given every op ever written to it. */
+/** The key's type: that of its latest value-carrying op, or undefined while only deletes touched it. */
+export function modelType(ops: readonly ModelOp[]): (typeof TYPE_OF)[keyof typeof TYPE_OF] | undefined {
+  const latest = ops
+    .filter((m) => m.mutation.kind !== 'del')
+    .sort(byStamp)
+    .at(-1);
+  return latest && TYPE_OF[latest.mutation.kind as keyof typeof TYPE_OF];
+}
+
+/**
+ * What a key reads as, given every op ever written to it. A yjs key is read by modelYjs
+ * (yjs-reference-model.ts), which compares content rather than bytes: check modelType first.
+ */
 export function modelRead(ops: readonly ModelOp[]): ReadResult | undefined {
-  const values = ops.filter((m) => m.mutation.kind !== 'del' && m.mutation.kind !== 'yjs');
-  if (values.length === 0) return undefined;
-  const latest = [...values].sort(byStamp).at(-1) as ModelOp;
-  const type = TYPE_OF[latest.mutation.kind as keyof typeof TYPE_OF];
+  const type = modelType(ops);
+  if (type === undefined) return undefined;
+  if (type === 'yjs') throw new Error('modelRead: a key of type yjs is read by modelYjs');
   const dels = ops.filter((m) => m.mutation.kind === 'del');
   const deleted = (m: ModelOp) => dels.some((d) => inPastOf(d, m));
   switch (type) {

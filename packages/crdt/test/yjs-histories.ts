@@ -21,8 +21,11 @@ export class YjsClient {
     const updates: Uint8Array[] = [];
     const capture = (update: Uint8Array) => updates.push(update);
     this.doc.on('update', capture);
-    this.doc.transact(() => change(this.doc));
-    this.doc.off('update', capture);
+    try {
+      this.doc.transact(() => change(this.doc));
+    } finally {
+      this.doc.off('update', capture);
+    }
     const [update] = updates;
     if (!update || updates.length !== 1) throw new Error('the edit made no single update');
     return update;
