@@ -115,6 +115,7 @@ export class Replicator {
   #history: { at: number; vector: VersionVector }[] = [];
   readonly #unsubscribe: () => void;
   #closed = false;
+  readonly #startedAt: number;
 
   private constructor(options: ReplicatorOptions, secret: Uint8Array) {
     this.replica = options.replica;
@@ -124,6 +125,7 @@ export class Replicator {
     this.#now = options.now ?? Date.now;
     this.#backoff = { ...DEFAULT_BACKOFF, ...pick(options.timing, ['reconnectBaseMs', 'reconnectMaxMs']) };
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#startedAt = this.#now();
     const timing: SessionTiming = { ...DEFAULT_SESSION_TIMING, ...sessionTiming(options.timing) };
     this.#host = {
       replica: options.replica,
@@ -382,6 +384,8 @@ export class Replicator {
     for (const { at, vector } of this.#history) {
       if (!durable.dominates(vector)) return Math.max(0, this.#now() - at);
     }
+    // History is pruned by the peers known so far: a peer never reached may lack older ops still.
+    if (!durable.dominates(this.replica.versionVector)) return Math.max(0, this.#now() - this.#startedAt);
     return 0;
   }
 

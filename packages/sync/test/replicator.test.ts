@@ -403,4 +403,18 @@ describe('Replicator over the in-memory network', () => {
     // The session stops at the transport's 1 MiB high-water mark and reads the rest from the log later.
     expect(peakQueued).toBeLessThan(1.5 * 1024 * 1024);
   });
+
+  it('reports lag for a configured peer it never reached while it holds ops that peer lacks', async () => {
+    const network = new MemoryNetwork({ seed: 17 });
+    let now = 5_000_000;
+    const a = await node(network, 'a', { now: () => now, peers: ['mem://nowhere'] });
+    // b acks everything, so a forgets the history b has: lag must not read 0 for the unreached peer.
+    await node(network, 'b', { peers: ['mem://a'] });
+    const { op } = await write(a, 'k');
+    expect((await a.replicator.waitForAcks(op, 1, 5_000)).complete).toBe(true);
+    now += 1_500;
+    const row = a.replicator.status().find((peer) => peer.url === 'mem://nowhere');
+    expect(row).toMatchObject({ url: 'mem://nowhere', state: 'disconnected', opsNotDurable: 1 });
+    expect(row?.lagMs).toBe(1_500);
+  });
 });
