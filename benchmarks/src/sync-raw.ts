@@ -1,9 +1,11 @@
 import { HybridLogicalClock } from '@driftless/core';
 import { pack, unpack } from 'msgpackr';
+import type { WebSocket } from 'ws';
 import type { ChildOptions, PeerCounters } from './sync-ipc.js';
 import { type SyncNode, unsupported } from './sync-node.js';
+import { BaselineReceiver } from './sync-receiver.js';
 import { COLLECTION, NODE_A, RAW_BATCH_OPS, type Traffic, type Workload } from './sync-workload.js';
-import { CountedSocket, dialWs, listenWs, sumTraffic, type WsServer } from './sync-ws.js';
+import { CountedSocket, dialWs } from './sync-ws.js';
 
 /**
  * The raw pipe, the ceiling of the replication benchmarks: the same ops Driftless would send
@@ -101,25 +103,20 @@ class RawSender implements SyncNode {
 }
 
 /** B: unpacks each batch and keeps every op's mutation by key. */
-class RawReceiver implements SyncNode {
+class RawReceiver extends BaselineReceiver {
   readonly #ops = new Map<string, unknown>();
-  readonly #listeners: (() => void)[] = [];
-  readonly #sockets: CountedSocket[] = [];
-  #server: WsServer | undefined;
   #held = 0;
 
-  get url(): string | undefined {
-    return this.#server?.url;
+  constructor() {
+    super('raw-pipe receiver');
   }
 
   get held(): number {
     return this.#held;
   }
 
-  async start(): Promise<void> {
-    this.#server = await listenWs((socket) => {
-      this.#sockets.push(new CountedSocket(socket, false, (frame) => this.#receive(frame)));
-    });
+  protected accept(socket: WebSocket): CountedSocket {
+    return new CountedSocket(socket, false, (frame) => this.#receive(frame));
   }
 
   #receive(frame: Buffer): void {
@@ -127,51 +124,7 @@ class RawReceiver implements SyncNode {
     const ops = this.#ops;
     for (const op of batch) ops.set(op.key, op.mutation);
     this.#held += batch.length;
-    for (const listener of this.#listeners) listener();
-  }
-
-  connected(): Promise<void> {
-    return unsupported('dial', 'raw-pipe receiver');
-  }
-
-  burst(): Promise<void> {
-    return unsupported('write', 'raw-pipe receiver');
-  }
-
-  write(): undefined {
-    return unsupported('write', 'raw-pipe receiver');
-  }
-
-  endTurn(): void {}
-
-  async settled(): Promise<void> {}
-
-  onHeld(listener: () => void): void {
-    this.#listeners.push(listener);
-  }
-
-  traffic(): Traffic {
-    return sumTraffic(this.#sockets.map(({ traffic }) => traffic));
-  }
-
-  status(): PeerCounters[] {
-    return [];
-  }
-
-  storeStats(): undefined {
-    return undefined;
-  }
-
-  receiveCounts(): undefined {
-    return undefined;
-  }
-
-  disconnects(): readonly string[] {
-    return [];
-  }
-
-  async close(): Promise<void> {
-    await this.#server?.close();
+    this.grew();
   }
 }
 

@@ -1,11 +1,13 @@
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
+import type { WebSocket } from 'ws';
 import * as sync from 'y-protocols/sync';
 import * as Y from 'yjs';
 import type { ChildOptions, PeerCounters } from './sync-ipc.js';
 import { type SyncNode, unsupported } from './sync-node.js';
+import { BaselineReceiver } from './sync-receiver.js';
 import { MAP_NAME, type Traffic, type Workload } from './sync-workload.js';
-import { CountedSocket, dialWs, listenWs, sumTraffic, type WsServer } from './sync-ws.js';
+import { CountedSocket, dialWs } from './sync-ws.js';
 
 /**
  * Yjs as y-websocket syncs it: A's Y.Doc sets one Y.Map entry per transaction, and each update
@@ -112,14 +114,11 @@ class YjsSender implements SyncNode {
 }
 
 /** B: applies every sync message to its one Y.Doc. */
-class YjsReceiver implements SyncNode {
+class YjsReceiver extends BaselineReceiver {
   readonly #doc = new Y.Doc();
-  readonly #listeners: (() => void)[] = [];
-  readonly #sockets: CountedSocket[] = [];
-  #server: WsServer | undefined;
 
-  get url(): string | undefined {
-    return this.#server?.url;
+  constructor() {
+    super('Yjs receiver');
   }
 
   /** A is the only writer: its clock is the sum over clients (each set is one item of length 1). */
@@ -130,60 +129,18 @@ class YjsReceiver implements SyncNode {
     return held;
   }
 
-  async start(): Promise<void> {
-    this.#server = await listenWs((ws) => {
-      const socket = new CountedSocket(ws, false, (frame, self) => {
-        answer(frame, this.#doc, self);
-        for (const listener of this.#listeners) listener();
-      });
-      this.#sockets.push(socket);
-      // y-websocket's server opens with its sync step 1.
-      socket.send(syncMessage((encoder) => sync.writeSyncStep1(encoder, this.#doc)));
+  protected accept(ws: WebSocket): CountedSocket {
+    const socket = new CountedSocket(ws, false, (frame, self) => {
+      answer(frame, this.#doc, self);
+      this.grew();
     });
+    // y-websocket's server opens with its sync step 1.
+    socket.send(syncMessage((encoder) => sync.writeSyncStep1(encoder, this.#doc)));
+    return socket;
   }
 
-  connected(): Promise<void> {
-    return unsupported('dial', 'Yjs receiver');
-  }
-
-  burst(): Promise<void> {
-    return unsupported('write', 'Yjs receiver');
-  }
-
-  write(): undefined {
-    return unsupported('write', 'Yjs receiver');
-  }
-
-  endTurn(): void {}
-
-  async settled(): Promise<void> {}
-
-  onHeld(listener: () => void): void {
-    this.#listeners.push(listener);
-  }
-
-  traffic(): Traffic {
-    return sumTraffic(this.#sockets.map(({ traffic }) => traffic));
-  }
-
-  status(): PeerCounters[] {
-    return [];
-  }
-
-  storeStats(): undefined {
-    return undefined;
-  }
-
-  receiveCounts(): undefined {
-    return undefined;
-  }
-
-  disconnects(): readonly string[] {
-    return [];
-  }
-
-  async close(): Promise<void> {
-    await this.#server?.close();
+  override async close(): Promise<void> {
+    await super.close();
     this.#doc.destroy();
   }
 }
