@@ -15,8 +15,8 @@ import type { Duplex } from 'node:stream';
 import { type Dot, MemoryStore, type Store } from '@driftless/core';
 import { LmdbStore } from '@driftless/core/lmdb';
 import { ReplicaStore } from '@driftless/crdt';
-import { Replicator, type Role, syncReplicaOf, TransportError } from '@driftless/sync';
-import { WsTransport } from '@driftless/sync/ws';
+import { Replicator, type Role, syncReplicaOf } from '@driftless/sync';
+import { listenOn, WsTransport } from '@driftless/sync/ws';
 import { PEER_PATH, urlHost } from './addresses.js';
 import { AppliedWaiter } from './applied-waiter.js';
 import { decodeToken, encodeToken } from './causal-token.js';
@@ -371,28 +371,7 @@ export class DriftlessNode {
 
   async #listen(): Promise<void> {
     const { host, port } = this.#options;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error & { code?: string }) => {
-        reject(
-          error.code === 'EADDRINUSE'
-            ? new TransportError(
-                'TRANSPORT_ADDRESS_IN_USE',
-                `${host}:${port} is already in use: stop what listens there or pick another port (0 picks a free one)`,
-                { cause: error },
-              )
-            : new TransportError(
-                'TRANSPORT_INVALID_URL',
-                `cannot listen at ${host}:${port} (${error.code ?? error.message}): use a local address and a free port`,
-                { cause: error },
-              ),
-        );
-      };
-      this.server.once('error', onError);
-      this.server.listen({ host, port }, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
+    await listenOn(this.server, host, port, `${host}:${port}`);
     const address = this.server.address() as AddressInfo;
     const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
     this.#url = `http://${urlHost(shown)}:${address.port}`;

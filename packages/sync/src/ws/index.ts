@@ -3,4 +3,4 @@
  * in-memory network from `@driftless/sync`.
  */
 export type { UpgradeVerdict } from './ws-listener.js';
-export { type Pem, WsTransport, type WsTransportOptions } from './ws-transport.js';
+export { listenOn, type Pem, WsTransport, type WsTransportOptions } from './ws-transport.js';

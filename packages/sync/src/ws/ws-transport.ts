@@ -188,28 +188,7 @@ export class WsTransport implements Transport {
       tls === undefined
         ? createHttpServer(answerPlainHttp)
         : createHttpsServer({ cert: toBuffer(tls.cert), key: toBuffer(tls.key) }, answerPlainHttp);
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error & { code?: string }) => {
-        reject(
-          error.code === 'EADDRINUSE'
-            ? new TransportError(
-                'TRANSPORT_ADDRESS_IN_USE',
-                `${host}:${port} is already in use: stop what listens there or pick another port (0 picks a free one)`,
-                { cause: error },
-              )
-            : new TransportError(
-                'TRANSPORT_INVALID_URL',
-                `cannot listen at ${address} (${error.code ?? error.message}): use a local address and a free port`,
-                { cause: error },
-              ),
-        );
-      };
-      server.once('error', onError);
-      server.listen({ host, port }, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    });
+    await listenOn(server, host, port, address);
     return new WsListener(server, scheme, host, path, true, this.listenerSettings, onConnection);
   }
 
@@ -231,6 +210,40 @@ export class WsTransport implements Transport {
     const scheme = server instanceof HttpsServer ? 'wss' : 'ws';
     return new WsListener(server, scheme, undefined, path, false, this.listenerSettings, onConnection);
   }
+}
+
+/**
+ * Starts `server` listening on host:port; rejects with TRANSPORT_ADDRESS_IN_USE when the port is
+ * taken, TRANSPORT_INVALID_URL for any other failure (`shown` names the address in the message).
+ */
+export function listenOn(
+  server: HttpServer | HttpsServer,
+  host: string,
+  port: number,
+  shown: string,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (error: Error & { code?: string }) => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new TransportError(
+              'TRANSPORT_ADDRESS_IN_USE',
+              `${host}:${port} is already in use: stop what listens there or pick another port (0 picks a free one)`,
+              { cause: error },
+            )
+          : new TransportError(
+              'TRANSPORT_INVALID_URL',
+              `cannot listen at ${shown} (${error.code ?? error.message}): use a local address and a free port`,
+              { cause: error },
+            ),
+      );
+    };
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
 }
 
 function answerPlainHttp(_request: IncomingMessage, response: ServerResponse): void {
