@@ -25,6 +25,8 @@ export const API_ERRORS = {
   REPLICA_READ_ONLY: 403,
   /** The key reads as absent. */
   NOT_FOUND: 404,
+  /** DELETE /v1/admin/slots/:node: this node keeps no log slot for that peer. */
+  SLOT_NOT_FOUND: 404,
   /** No route at this path. */
   ROUTE_NOT_FOUND: 404,
   /** The path exists, the method does not (the Allow header lists those that do). */

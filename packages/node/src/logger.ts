@@ -126,6 +126,15 @@ function logPeerEvent(logger: Logger, event: ReplicatorEvent): void {
         `cannot reach ${event.url}; retrying`,
       );
       return;
+    case 'collected':
+      logger.info(
+        { event: 'tombstones-collected', keys: event.keys, stable: event.stable.toJSON() },
+        `collected ${event.keys} deleted keys every member holds`,
+      );
+      return;
+    case 'collect-failed':
+      logger.error({ event: 'collect-failed', reason: event.message }, 'tombstone collection failed');
+      return;
     default:
       logger.info({ event: `peer-${(event as { type: string }).type}` }, 'peer event');
   }

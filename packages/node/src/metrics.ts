@@ -2,7 +2,7 @@
  * Prometheus metrics for a node, at GET /metrics. Every scrape samples `node.status()` once and
  * sets the metrics from it, so what Prometheus sees is what `driftless status` shows: ops written
  * and applied, conflicts per collection and kind, per-peer state and lag (ops, bytes, seconds,
- * round-trip time), connections. Write latency is timed at the HTTP server (a local-ack write's
+ * round-trip time), connections, and the store's commit (sync) latency. Write latency is timed at the HTTP server (a local-ack write's
  * time is that of its durable log append). A timer also watches peer lag: crossing the
  * threshold logs a warning, and falling back under it logs the recovery.
  */
@@ -44,6 +44,8 @@ export interface MetricsNode {
     handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
   ): void;
   readonly server: Server;
+  /** Store commit timings, for the store sync latency histogram (a DriftlessNode has it). */
+  onStoreCommit?(listener: (commit: { seconds: number; writes: number; ok: boolean }) => void): () => void;
 }
 
 /** Options of mountMetrics. */
@@ -171,6 +173,23 @@ export function mountMetrics(node: MetricsNode, options: MetricsOptions = {}): N
     registers,
   });
 
+  const storeSeconds = new Histogram({
+    name: 'driftless_store_commit_duration_seconds',
+    help: 'Time of one store commit, sync to disk included (group commit: one commit carries many writes).',
+    labelNames: ['outcome'],
+    buckets: WRITE_SECONDS_BUCKETS,
+    registers,
+  });
+  const storeWrites = new Counter({
+    name: 'driftless_store_commit_writes_total',
+    help: 'Store writes (log entries, key states, metadata) carried by commits.',
+    registers,
+  });
+  const unsubscribeStore = node.onStoreCommit?.(({ seconds, writes, ok }) => {
+    storeSeconds.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
+    if (ok) storeWrites.inc(writes);
+  });
+
   const names = new PeerNames();
 
   // Counters only go up: each sample adds what the node counted since the last one.
@@ -295,6 +314,7 @@ export function mountMetrics(node: MetricsNode, options: MetricsOptions = {}): N
   const stop = () => {
     if (timer) clearInterval(timer);
     node.server.off('request', onRequest);
+    unsubscribeStore?.();
   };
   node.server.once('close', stop);
 

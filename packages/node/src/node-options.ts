@@ -1,8 +1,9 @@
 /** The options, events and status of a DriftlessNode, and how options are checked. */
-import { assertNodeId, DriftlessError, isCollectionName } from '@driftless/core';
+import { assertNodeId, DriftlessError, isCollectionName, isNodeId } from '@driftless/core';
 import type { CollectionMode, ConflictCounts } from '@driftless/crdt';
 import {
   type BackoffTiming,
+  type CollectTiming,
   isClusterId,
   MIN_SECRET_BYTES,
   type PeerStatus,
@@ -13,6 +14,7 @@ import {
 } from '@driftless/sync';
 import { parseListen, peerDialUrl } from './addresses.js';
 import type { AckRequest, WriteOutcome } from './data-routes.js';
+import { DEFAULT_RETENTION, type RetentionStatus } from './log-retention.js';
 
 /** How to start a node; only `id` and `secret` are required. */
 export interface NodeOptions {
@@ -39,9 +41,30 @@ export interface NodeOptions {
   /** How `PUT` resolves concurrent writes per collection: last writer wins (default) or siblings ('mv'). */
   readonly collectionModes?: Readonly<Record<string, CollectionMode>>;
   /** Replication timers and reconnect backoff (tests, tuning); see @driftless/sync. */
-  readonly timing?: Partial<SessionTiming & BackoffTiming>;
+  readonly timing?: Partial<SessionTiming & BackoffTiming & CollectTiming>;
+  /**
+   * Every node of the cluster, by id (this one included or not): deletes are forgotten (tombstones
+   * collected) once all of them hold the delete durably. Omitted: tombstones are kept forever.
+   */
+  readonly members?: readonly string[];
   /** Called with everything worth a log line or a metric; see NodeEvent. Must not throw. */
   readonly onEvent?: (event: NodeEvent) => void;
+  /**
+   * The wall clock (ms since the epoch) behind the node's HLC timestamps; default Date.now. Only
+   * for tests and clock-fault injection: a skewed or jumping clock must never break convergence.
+   */
+  readonly clock?: () => number;
+  /**
+   * Log retention (see LogRetention): entries are kept at least `keepMs` (default 10 min, so change
+   * feeds can resume from recent tokens), deleted once every peer holds them durably, and deleted
+   * anyway after `maxAgeMs` (default 7 days; 0: never). Checked every `checkIntervalMs` (default
+   * 10 s; 0: only when asked).
+   */
+  readonly retention?: {
+    readonly keepMs?: number;
+    readonly maxAgeMs?: number;
+    readonly checkIntervalMs?: number;
+  };
 }
 
 /**
@@ -104,6 +127,19 @@ export interface NodeStatus {
   readonly feeds: number;
   /** Replication state per peer (see @driftless/sync PeerStatus). */
   readonly peers: PeerStatus[];
+  /** The log: its base, the ops it retains, and each peer's slot. */
+  readonly log: RetentionStatus;
+  /**
+   * Tombstone collection: the configured members (empty: off), the vector every member holds
+   * durably (undefined while a member has not been heard from), the members still waited for, and
+   * the vector below which tombstones have been collected here.
+   */
+  readonly tombstones: {
+    readonly members: readonly string[];
+    readonly stable: Record<string, number> | undefined;
+    readonly waitingFor: readonly string[];
+    readonly collectedBelow: Record<string, number>;
+  };
 }
 
 /** NodeOptions checked, with every default filled in. */
@@ -120,8 +156,16 @@ export interface ResolvedOptions {
   readonly readTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly collectionModes: Readonly<Record<string, CollectionMode>>;
-  readonly timing: Partial<SessionTiming & BackoffTiming>;
+  readonly timing: Partial<SessionTiming & BackoffTiming & CollectTiming>;
+  readonly members: readonly string[];
   readonly onEvent: (event: NodeEvent) => void;
+  /** Undefined: the HLC reads Date.now. */
+  readonly clock: (() => number) | undefined;
+  readonly retention: {
+    readonly keepMs: number;
+    readonly maxAgeMs: number;
+    readonly checkIntervalMs: number;
+  };
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -130,12 +174,60 @@ function invalid(message: string): never {
   throw new DriftlessError('INVALID_ARGUMENT', message);
 }
 
+/** The longest log retention accepted: a hundred years of milliseconds. */
+const MAX_RETENTION_MS = 100 * 365 * 24 * 3_600_000;
+
+function atLeastZero(name: string, value: number | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
+    invalid(`${name} must be a whole number from 0 to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function resolveRetention(retention: NodeOptions['retention']): ResolvedOptions['retention'] {
+  if (retention !== undefined && (typeof retention !== 'object' || retention === null)) {
+    invalid('retention must be an object: { keepMs, maxAgeMs, checkIntervalMs }');
+  }
+  const keepMs = atLeastZero(
+    'retention.keepMs',
+    retention?.keepMs,
+    DEFAULT_RETENTION.keepMs,
+    MAX_RETENTION_MS,
+  );
+  const maxAgeMs = atLeastZero(
+    'retention.maxAgeMs',
+    retention?.maxAgeMs,
+    DEFAULT_RETENTION.maxAgeMs,
+    MAX_RETENTION_MS,
+  );
+  if (maxAgeMs > 0 && maxAgeMs < keepMs) {
+    invalid(`retention.maxAgeMs (${maxAgeMs}) must be 0 (never) or at least retention.keepMs (${keepMs})`);
+  }
+  const checkIntervalMs = atLeastZero(
+    'retention.checkIntervalMs',
+    retention?.checkIntervalMs,
+    DEFAULT_RETENTION.checkIntervalMs,
+    MAX_TIMER_MS,
+  );
+  return { keepMs, maxAgeMs, checkIntervalMs };
+}
+
 function positive(name: string, value: number | undefined, fallback: number, max: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 1 || value > max) {
     invalid(`${name} must be a whole number from 1 to ${max}, got ${value}`);
   }
   return value;
+}
+
+function resolveMembers(members: NodeOptions['members']): readonly string[] {
+  if (members === undefined) return [];
+  if (!Array.isArray(members)) invalid('members must be an array of node ids');
+  for (const member of members) {
+    if (!isNodeId(member)) invalid(`invalid member ${JSON.stringify(member)}: members are node ids`);
+  }
+  return [...new Set(members)].sort();
 }
 
 /** Checks `options` (INVALID_ARGUMENT naming the bad one) and fills in the defaults. */
@@ -162,6 +254,9 @@ export function resolveOptions(options: NodeOptions): ResolvedOptions {
   if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
     invalid('dataDir must be a directory path');
   }
+  if (options.clock !== undefined && typeof options.clock !== 'function') {
+    invalid('clock must be a function returning the wall clock in milliseconds');
+  }
   const { host, port } = parseListen(options.listen ?? '127.0.0.1:0');
   return {
     id: options.id,
@@ -177,6 +272,9 @@ export function resolveOptions(options: NodeOptions): ResolvedOptions {
     maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes, 1024 * 1024, 2 ** 30),
     collectionModes: { ...modes },
     timing: { ...options.timing },
+    members: resolveMembers(options.members),
     onEvent: options.onEvent ?? (() => {}),
+    clock: options.clock,
+    retention: resolveRetention(options.retention),
   };
 }

@@ -12,7 +12,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type Dot, MemoryStore, type Store } from '@driftless/core';
+import { type Dot, MemoryStore } from '@driftless/core';
 import { LmdbStore } from '@driftless/core/lmdb';
 import { ReplicaStore } from '@driftless/crdt';
 import { Replicator, type Role, syncReplicaOf } from '@driftless/sync';
@@ -25,6 +25,7 @@ import { ApiError, apiErrorOf } from './errors.js';
 import { FEED_PATH, FeedEndpoint } from './feed-endpoint.js';
 import { ClientGoneError } from './http-body.js';
 import { refuseUpgrade, sendJson } from './http-reply.js';
+import { LogRetention } from './log-retention.js';
 import {
   type NodeEvent,
   type NodeOptions,
@@ -34,6 +35,7 @@ import {
 } from './node-options.js';
 import { PeerDirectory, type WritableNode } from './peer-directory.js';
 import { Router, splitTarget } from './router.js';
+import { type CommitListener, TimedStore } from './timed-store.js';
 
 export type { NodeEvent, NodeOptions, NodeStatus } from './node-options.js';
 export type { WritableNode } from './peer-directory.js';
@@ -51,8 +53,10 @@ export class DriftlessNode {
   readonly server: Server;
   readonly replica: ReplicaStore;
   readonly replicator: Replicator;
+  /** The log's retention policy: slots per peer, and what it deletes when. */
+  readonly retention: LogRetention;
   readonly #options: ResolvedOptions;
-  readonly #store: Store;
+  readonly #store: TimedStore;
   readonly #router = new Router();
   readonly #rawRoutes = new Map<string, RawRouteHandler>();
   readonly #feeds: FeedEndpoint;
@@ -67,9 +71,10 @@ export class DriftlessNode {
 
   private constructor(
     options: ResolvedOptions,
-    store: Store,
+    store: TimedStore,
     replica: ReplicaStore,
     replicator: Replicator,
+    retention: LogRetention,
     server: Server,
   ) {
     this.#options = options;
@@ -78,6 +83,7 @@ export class DriftlessNode {
     this.#store = store;
     this.replica = replica;
     this.replicator = replicator;
+    this.retention = retention;
     this.server = server;
     this.#secretHash = sha256(options.secret);
     this.#peers = new PeerDirectory(replicator, options.peers);
@@ -91,6 +97,17 @@ export class DriftlessNode {
       const previous = this.role();
       this.promote();
       return { status: 200, body: { id: this.id, role: this.role(), previous } };
+    });
+    this.#router.add('DELETE', '/v1/admin/slots/:node', async ({ request, response, params }) => {
+      this.#authorize(request, response);
+      const peer = params.node as string;
+      if (!(await this.retention.dropSlot(peer))) {
+        throw new ApiError(
+          'SLOT_NOT_FOUND',
+          `no slot for node ${JSON.stringify(peer)}: see "log.slots" in status`,
+        );
+      }
+      return { status: 200, body: { dropped: peer, log: this.retention.status() } };
     });
     this.#router.add('GET', FEED_PATH, ({ response }) => {
       response.setHeader('Upgrade', 'websocket');
@@ -110,10 +127,12 @@ export class DriftlessNode {
     const undo: (() => Promise<void>)[] = [];
     let node: DriftlessNode | undefined;
     try {
-      const store: Store =
-        config.dataDir === undefined ? await MemoryStore.open() : await LmdbStore.open(config.dataDir);
+      const store = new TimedStore(
+        config.dataDir === undefined ? await MemoryStore.open() : await LmdbStore.open(config.dataDir),
+      );
       undo.unshift(() => store.close());
-      const replica = await ReplicaStore.open({ store, nodeId: config.id });
+      const clock = config.clock === undefined ? {} : { clock: { now: config.clock } };
+      const replica = await ReplicaStore.open({ store, nodeId: config.id, ...clock });
       undo.unshift(() => replica.close());
       for (const [collection, mode] of Object.entries(config.collectionModes)) {
         replica.state.setCollectionMode(collection, mode);
@@ -127,6 +146,7 @@ export class DriftlessNode {
         secret: config.secret,
         role: config.role,
         peers: config.peers,
+        members: config.members,
         attach: (accept) => transport.attach(server, PEER_PATH, accept),
         timing: config.timing,
         onEvent: (event) => {
@@ -140,8 +160,13 @@ export class DriftlessNode {
         },
       });
       undo.unshift(() => replicator.close());
-      node = new DriftlessNode(config, store, replica, replicator, server);
+      const retention = await LogRetention.open(store, replica, replicator, {
+        ...config.retention,
+        configuredPeers: config.peers,
+      });
+      node = new DriftlessNode(config, store, replica, replicator, retention, server);
       await node.#listen();
+      retention.start();
       return node;
     } catch (error) {
       for (const step of undo) await step().catch(() => {});
@@ -194,6 +219,18 @@ export class DriftlessNode {
       conflicts,
       feeds: this.#feeds.size,
       peers: this.replicator.status(),
+      log: this.retention.status(),
+      tombstones: this.#tombstones(),
+    };
+  }
+
+  #tombstones(): NodeStatus['tombstones'] {
+    const { members, stable, waitingFor } = this.replicator.stability();
+    return {
+      members,
+      stable: stable?.toJSON(),
+      waitingFor,
+      collectedBelow: this.replica.state.collectedBelow.toJSON(),
     };
   }
 
@@ -206,6 +243,14 @@ export class DriftlessNode {
     const key = JSON.stringify([state.versionVector.toValue(), state.collectedBelow.toValue()]);
     if (key !== this.#digest.key) this.#digest = { key, value: state.digest() };
     return this.#digest.value;
+  }
+
+  /**
+   * Calls `listener` after every store commit with its duration (for LMDB: the transaction and its
+   * sync to disk). Returns its removal.
+   */
+  onStoreCommit(listener: CommitListener): () => void {
+    return this.#store.onCommit(listener);
   }
 
   /**
@@ -382,6 +427,7 @@ export class DriftlessNode {
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const feedsClosed = this.#feeds.close(CLOSE_GRACE_MS);
     this.#waiter.close();
+    await this.retention.stop();
     await this.replicator.close();
     await Promise.allSettled([...this.#inFlight]);
     await feedsClosed;

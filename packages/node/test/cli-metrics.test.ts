@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, logNodeEvent } from '../src/logger.js';
 import { type MetricsNode, type MetricsPeer, type MetricsStatus, mountMetrics } from '../src/metrics.js';
+import { call, startNode } from './node-harness.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -136,6 +137,22 @@ describe('metrics', () => {
     const text = await metrics.render();
     expect(text).toContain('driftless_write_duration_seconds_count{ack="local",outcome="ok"} 1');
     expect(text).toContain('driftless_write_duration_seconds_count{ack="k",outcome="ok"} 1');
+  });
+
+  it("times a real node's store commits (the store sync latency)", async () => {
+    const node = await startNode('a');
+    const metrics = mountMetrics(node, { processMetrics: false });
+    const before = await metrics.render();
+    const count = (text: string) =>
+      Number(/driftless_store_commit_duration_seconds_count\{outcome="ok"\} (\d+)/.exec(text)?.[1] ?? 0);
+    const commitsBefore = count(before);
+    for (const key of ['x', 'y', 'z'])
+      expect((await call(node, 'PUT', `/v1/c/kv/${key}`, 1)).status).toBe(200);
+    const after = await metrics.render();
+    // Three sequential writes are three log appends, each its own commit.
+    expect(count(after)).toBeGreaterThanOrEqual(commitsBefore + 3);
+    expect(Number(/driftless_store_commit_writes_total (\d+)/.exec(after)?.[1])).toBeGreaterThanOrEqual(3);
+    metrics.stop();
   });
 
   it('warns once when a peer crosses the lag threshold, and once when it recovers', () => {

@@ -47,6 +47,42 @@ describe('start flags', () => {
     });
   });
 
+  it('takes the cluster members from repeated --member or the file, and checks them', () => {
+    expect(resolveStartSettings(base, {}, '/', '/').members).toEqual([]);
+    expect(
+      resolveStartSettings({ ...base, member: ['a', 'b'] }, { members: ['x'] }, '/', '/').members,
+    ).toEqual(['a', 'b']);
+    expect(resolveStartSettings(base, { members: ['x', 'y'] }, '/', '/').members).toEqual(['x', 'y']);
+    expect(usage(() => resolveStartSettings({ ...base, member: ['ok', 'not ok'] }, {}, '/', '/'))).toMatch(
+      /invalid --member "not ok"/,
+    );
+    expect(usage(() => resolveStartSettings(base, { members: 'a,b' }, '/', '/'))).toMatch(
+      /config key "members" must be an array of strings/,
+    );
+  });
+
+  it('takes log retention in seconds from flags or the file, and checks it', () => {
+    expect(resolveStartSettings(base, {}, '/', '/')).toMatchObject({
+      logKeepSeconds: undefined,
+      logMaxAgeSeconds: undefined,
+    });
+    expect(
+      resolveStartSettings({ ...base, logKeep: '60' }, { logKeepSeconds: 5, logMaxAgeSeconds: 0 }, '/', '/'),
+    ).toMatchObject({ logKeepSeconds: 60, logMaxAgeSeconds: 0 });
+    expect(usage(() => resolveStartSettings({ ...base, logKeep: '-1' }, {}, '/', '/'))).toMatch(
+      /invalid --log-keep "-1"/,
+    );
+    expect(usage(() => resolveStartSettings({ ...base, logMaxAge: '1h' }, {}, '/', '/'))).toMatch(
+      /invalid --log-max-age "1h"/,
+    );
+    expect(
+      usage(() => resolveStartSettings({ ...base, logKeep: '600', logMaxAge: '60' }, {}, '/', '/')),
+    ).toMatch(/--log-max-age 60: use 0 \(never\) or at least --log-keep \(600 s\)/);
+    expect(usage(() => resolveStartSettings(base, { logKeepSeconds: '5' }, '/', '/'))).toMatch(
+      /config key "logKeepSeconds"/,
+    );
+  });
+
   it('normalises listen addresses, keeping loopback when no host is given', () => {
     expect(parseListen('7400')).toBe('127.0.0.1:7400');
     expect(parseListen(':7400')).toBe('127.0.0.1:7400');
@@ -115,6 +151,9 @@ describe('the config file', () => {
     logLevel: 'warn',
     metrics: false,
     lagWarnSeconds: 30,
+    members: ['a', 'b'],
+    logKeepSeconds: 60,
+    logMaxAgeSeconds: 3600,
   };
 
   it('supplies every setting, with its paths relative to the file', () => {
@@ -134,6 +173,11 @@ describe('the config file', () => {
       logLevel: 'warn',
       metrics: false,
       lagWarnSeconds: 30,
+      members: ['a', 'b'],
+      logKeepSeconds: 60,
+      logMaxAgeSeconds: 3600,
+      clockOffsetMs: undefined,
+      clockOffsetFile: undefined,
     });
   });
 

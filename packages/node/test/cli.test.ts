@@ -174,6 +174,7 @@ describe('reading and writing a node', () => {
     expect(table.out).toContain(`vector     ${node.id}:1`);
     expect(table.out).toContain(`digest     ${node.status().digest}`);
     expect(table.out).toContain('ops        written 1   applied 1');
+    expect(table.out).toContain('log        1 ops retained\n');
     expect(table.out).toContain('no peers');
     const json = JSON.parse((await cli(['status', node.url, '--json'])).out);
     expect(json).toMatchObject({ id: node.id, vector: { [node.id]: 1 }, digest: node.status().digest });

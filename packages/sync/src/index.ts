@@ -29,6 +29,7 @@ export {
   decodeMessage,
   encodeMessage,
   isClusterId,
+  MAX_REPORTS,
   MAX_STATE_BYTES,
   type Message,
   NONCE_BYTES,
@@ -41,6 +42,7 @@ export { PROTOCOL_VERSION } from './protocol/version.js';
 export { type ReplicaStoreLike, type StateBlob, type SyncReplica, syncReplicaOf } from './replica.js';
 export {
   type AckResult,
+  type CollectTiming,
   type PeerStatus,
   Replicator,
   type ReplicatorEvent,
@@ -56,6 +58,7 @@ export {
   type StreamMode,
 } from './session/peer-session.js';
 export { DEFAULT_SESSION_TIMING, type SessionTiming } from './session/timing.js';
+export { type StabilityStatus, StabilityTracker } from './stability.js';
 export {
   type Connection,
   type ConnectionHandlers,

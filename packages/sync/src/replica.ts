@@ -48,6 +48,13 @@ export interface SyncReplica {
    * the vector the state holds before anything changes, and may throw to refuse it.
    */
   installState(bytes: Uint8Array, check?: (vector: VersionVector) => void): Promise<number>;
+  /** Tombstones below this vector have been collected (absent: the replica never collects). */
+  readonly collectedBelow?: VersionVector;
+  /**
+   * Drops tombstones below `stable` (a vector every cluster member holds durably, applied here),
+   * durably; resolves with how many keys were dropped. Absent: the replica never collects.
+   */
+  collectTombstones?(stable: VersionVector): Promise<number>;
 }
 
 /** The parts of a ReplicaStore (from @driftless/crdt) that replication uses. */
@@ -63,11 +70,13 @@ export interface ReplicaStoreLike {
   };
   readonly state: {
     readonly versionVector: VersionVector;
+    readonly collectedBelow: VersionVector;
     snapshot(): Uint8Array;
     delta(ops: Iterable<Op>): Uint8Array;
   };
   receive(ops: readonly Op[]): Promise<readonly unknown[]>;
   installState(bytes: Uint8Array, check?: (vector: VersionVector) => void): Promise<number>;
+  collectTombstones(stable: VersionVector): Promise<number>;
 }
 
 /** Attempts at a quiet moment (nothing admitted and not yet durable) for a consistent delta. */
@@ -96,6 +105,10 @@ export function syncReplicaOf(store: ReplicaStoreLike): SyncReplica {
     onInstall: (listener) => log.onInstall(listener),
     receive: async (ops) => (await store.receive(ops)).length,
     installState: (bytes, check) => store.installState(bytes, check),
+    get collectedBelow() {
+      return state.collectedBelow;
+    },
+    collectTombstones: (stable) => store.collectTombstones(stable),
     async stateFor(since, kind) {
       if (kind === 'snapshot') {
         // Taken at once (consistent at the state's vector), sent only once all of it is durable.

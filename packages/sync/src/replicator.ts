@@ -6,6 +6,7 @@ import { isClusterId, ROLES, type Role } from './protocol/messages.js';
 import type { SyncReplica } from './replica.js';
 import { PeerSession, type SessionHost, type SessionStats } from './session/peer-session.js';
 import { DEFAULT_SESSION_TIMING, type SessionTiming } from './session/timing.js';
+import { type StabilityStatus, StabilityTracker } from './stability.js';
 import type { Connection, Listener, Transport } from './transport.js';
 
 /** Options of Replicator.start. */
@@ -28,7 +29,12 @@ export interface ReplicatorOptions {
   readonly attach?: (onConnection: (connection: Connection) => void) => Listener | Promise<Listener>;
   /** Peers to dial and keep dialing. */
   readonly peers?: readonly string[];
-  readonly timing?: Partial<SessionTiming & BackoffTiming>;
+  readonly timing?: Partial<SessionTiming & BackoffTiming & CollectTiming>;
+  /**
+   * Every node of the cluster, by id: tombstones are collected once all of them hold a delete
+   * durably (see StabilityTracker). Omitted or empty: nothing is collected.
+   */
+  readonly members?: readonly string[];
   /** Random source for backoff jitter (seeded in tests). */
   readonly random?: () => number;
   /** Clock (ms since the epoch). */
@@ -37,10 +43,20 @@ export interface ReplicatorOptions {
   readonly onEvent?: (event: ReplicatorEvent) => void;
 }
 
+/** How often tombstone collection is tried (when members are configured). */
+export interface CollectTiming {
+  /** Default 5,000 ms. */
+  readonly collectIntervalMs: number;
+}
+
+const DEFAULT_COLLECT_INTERVAL_MS = 5_000;
+
 /** Something worth a log line. */
 export type ReplicatorEvent =
   | { readonly type: 'connected'; readonly peer: string; readonly outbound: boolean }
   | { readonly type: 'disconnected'; readonly peer: string; readonly code: number; readonly reason: string }
+  | { readonly type: 'collected'; readonly keys: number; readonly stable: VersionVector }
+  | { readonly type: 'collect-failed'; readonly message: string }
   | {
       readonly type: 'dial-failed';
       readonly url: string;
@@ -82,6 +98,8 @@ export interface AckResult {
 interface Dialer {
   readonly url: string;
   session: PeerSession | undefined;
+  /** The node id the url answered with last. */
+  nodeId: string | undefined;
   attempt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   lastClose: { code: number; reason: string } | undefined;
@@ -110,12 +128,19 @@ export class Replicator {
   readonly #byNode = new Map<string, PeerSession>();
   /** Each peer's durable vector as last acknowledged (kept after it disconnects: it is durable there). */
   readonly #peerDurable = new Map<string, VersionVector>();
+  /** Peers that dialed this node, by node id, with how their last session ended (while disconnected). */
+  readonly #inbound = new Map<string, { code: number; reason: string } | undefined>();
   readonly #ackWaiters = new Set<() => void>();
   /** (when, vector) after each durable entry here, for time lag. */
   #history: { at: number; vector: VersionVector }[] = [];
   readonly #unsubscribe: () => void;
   #closed = false;
   readonly #startedAt: number;
+  readonly #stability: StabilityTracker;
+  #collectTimer: ReturnType<typeof setInterval> | undefined;
+  #collecting: Promise<unknown> = Promise.resolve();
+  /** The replica's collected vector right after this node last collected (undefined: not yet). */
+  #collectedAfterLast: VersionVector | undefined;
 
   private constructor(options: ReplicatorOptions, secret: Uint8Array) {
     this.replica = options.replica;
@@ -126,6 +151,7 @@ export class Replicator {
     this.#backoff = { ...DEFAULT_BACKOFF, ...pick(options.timing, ['reconnectBaseMs', 'reconnectMaxMs']) };
     this.#onEvent = options.onEvent ?? (() => {});
     this.#startedAt = this.#now();
+    this.#stability = new StabilityTracker(options.replica.nodeId, options.members ?? []);
     const timing: SessionTiming = { ...DEFAULT_SESSION_TIMING, ...sessionTiming(options.timing) };
     this.#host = {
       replica: options.replica,
@@ -136,6 +162,8 @@ export class Replicator {
       now: this.#now,
       admit: (session) => this.#admit(session),
       acked: (session) => this.#acked(session),
+      reports: () => this.#stability.reports(this.replica.versionVector),
+      reported: (_session, reports) => this.#reported(reports),
       closed: (session, code, reason) => this.#sessionClosed(session, code, reason),
       transfers: { outgoing: new Map(), incoming: new Map() },
     };
@@ -187,8 +215,16 @@ export class Replicator {
     if (options.listen !== undefined)
       replicator.#listener = await options.transport.listen(options.listen, accept);
     if (options.attach !== undefined) replicator.#listener = await options.attach(accept);
+    replicator.#startCollecting(options.timing?.collectIntervalMs ?? DEFAULT_COLLECT_INTERVAL_MS);
     for (const url of options.peers ?? []) {
-      const dialer: Dialer = { url, session: undefined, attempt: 0, timer: undefined, lastClose: undefined };
+      const dialer: Dialer = {
+        url,
+        session: undefined,
+        nodeId: undefined,
+        attempt: 0,
+        timer: undefined,
+        lastClose: undefined,
+      };
       replicator.#dialers.push(dialer);
       void replicator.#dial(dialer);
     }
@@ -227,17 +263,28 @@ export class Replicator {
     return this.#peerDurable;
   }
 
-  /** Replication state per peer: every configured peer, and every connected inbound one. */
+  /**
+   * Replication state per peer: every configured peer, every connected inbound one, and every
+   * peer that dialed this node since it started and is disconnected now (its lag keeps growing).
+   */
   status(): PeerStatus[] {
     const local = this.replica.versionVector;
     const rows: PeerStatus[] = [];
     const seen = new Set<PeerSession>();
+    const shown = new Set<string>();
     for (const dialer of this.#dialers) {
       if (dialer.session) seen.add(dialer.session);
-      rows.push(this.#statusOf(local, dialer.session, dialer.url, dialer.lastClose));
+      if (dialer.nodeId !== undefined) shown.add(dialer.nodeId);
+      rows.push(this.#statusOf(local, dialer.session, dialer.url, dialer.lastClose, dialer.nodeId));
     }
     for (const session of this.#sessions) {
-      if (!seen.has(session)) rows.push(this.#statusOf(local, session, undefined, undefined));
+      if (seen.has(session)) continue;
+      if (session.peer !== undefined) shown.add(session.peer.nodeId);
+      rows.push(this.#statusOf(local, session, undefined, undefined));
+    }
+    for (const [nodeId, lastClose] of this.#inbound) {
+      if (!shown.has(nodeId))
+        rows.push(this.#statusOf(local, undefined, undefined, lastClose, nodeId, 'inbound'));
     }
     return rows;
   }
@@ -274,6 +321,8 @@ export class Replicator {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe();
+    clearInterval(this.#collectTimer);
+    await this.#collecting.catch(() => {});
     for (const dialer of this.#dialers) clearTimeout(dialer.timer);
     const sessions = [...this.#sessions];
     for (const session of sessions) session.close(CLOSE_CODES.SHUTDOWN, 'the node is shutting down');
@@ -326,7 +375,12 @@ export class Replicator {
       loser.close(CLOSE_CODES.DUPLICATE_NODE, `already connected to ${peer}`);
     }
     this.#byNode.set(peer, session);
-    for (const dialer of this.#dialers) if (dialer.session === session) dialer.attempt = 0;
+    for (const dialer of this.#dialers) {
+      if (dialer.session !== session) continue;
+      dialer.attempt = 0;
+      dialer.nodeId = peer;
+    }
+    if (!session.outbound) this.#inbound.set(peer, undefined);
     this.#acked(session);
     this.#onEvent({ type: 'connected', peer, outbound: session.outbound });
     return undefined;
@@ -336,6 +390,7 @@ export class Replicator {
     const peer = session.peer?.nodeId;
     if (peer === undefined) return;
     this.#peerDurable.set(peer, (this.#peerDurable.get(peer) ?? VersionVector.EMPTY).merge(session.acked));
+    this.#stability.report(peer, session.acked);
     this.#pruneHistory();
     for (const check of this.#ackWaiters) check();
   }
@@ -343,13 +398,72 @@ export class Replicator {
   #sessionClosed(session: PeerSession, code: number, reason: string): void {
     this.#sessions.delete(session);
     const peer = session.peer?.nodeId;
-    if (peer !== undefined && this.#byNode.get(peer) === session) this.#byNode.delete(peer);
+    if (peer !== undefined && this.#byNode.get(peer) === session) {
+      this.#byNode.delete(peer);
+      if (this.#inbound.has(peer)) this.#inbound.set(peer, { code, reason });
+    }
     this.#onEvent({ type: 'disconnected', peer: peer ?? session.connection.label, code, reason });
     const dialer = this.#dialers.find((d) => d.session === session);
     if (dialer) {
       dialer.session = undefined;
       dialer.lastClose = { code, reason };
       this.#retry(dialer);
+    }
+  }
+
+  // --- tombstone collection -------------------------------------------------------------------
+
+  /**
+   * The configured members, the causally stable vector (undefined while a member's report is
+   * missing) and the members still waited for.
+   */
+  stability(): StabilityStatus {
+    return this.#stability.stability(this.replica.versionVector);
+  }
+
+  /**
+   * Collects the tombstones every member holds (when members are configured and the replica can
+   * collect); resolves with how many keys were dropped. The timer does this on its own.
+   */
+  collectTombstones(): Promise<number> {
+    const run = this.#collecting.catch(() => {}).then(() => this.#collect());
+    this.#collecting = run;
+    return run;
+  }
+
+  async #collect(): Promise<number> {
+    const { replica } = this;
+    if (this.#closed || replica.collectTombstones === undefined) return 0;
+    const { stable } = this.#stability.stability(replica.versionVector);
+    if (stable === undefined) return 0;
+    // Nothing new to collect, unless a state from a peer raised the collected vector since this
+    // node last collected: the peer dropped tombstones below it that this side may still hold.
+    const collected = replica.collectedBelow ?? VersionVector.EMPTY;
+    const installed = this.#collectedAfterLast !== undefined && !this.#collectedAfterLast.equals(collected);
+    if (collected.dominates(stable) && !installed && this.#collectedAfterLast !== undefined) return 0;
+    const keys = await replica.collectTombstones(
+      installed ? stable.merge(collected).meet(replica.versionVector) : stable,
+    );
+    this.#collectedAfterLast = replica.collectedBelow;
+    if (keys > 0) this.#onEvent({ type: 'collected', keys, stable });
+    return keys;
+  }
+
+  #startCollecting(intervalMs: number): void {
+    if (this.#stability.members.length === 0 || intervalMs <= 0) return;
+    this.#collectTimer = setInterval(() => {
+      this.collectTombstones().catch((error: unknown) => {
+        this.#onEvent({ type: 'collect-failed', message: (error as Error).message });
+      });
+    }, intervalMs);
+    this.#collectTimer.unref?.();
+  }
+
+  #reported(reports: readonly (readonly [string, VersionVector])[]): void {
+    const me = this.replica.nodeId;
+    for (const [node, vector] of reports) {
+      // This node knows its own vector; what it was told of it is stale at best.
+      if (node !== me) this.#stability.report(node, vector);
     }
   }
 
@@ -360,14 +474,16 @@ export class Replicator {
     session: PeerSession | undefined,
     url: string | undefined,
     lastClose: { code: number; reason: string } | undefined,
+    knownId?: string,
+    direction: PeerStatus['direction'] = 'outbound',
   ): PeerStatus {
-    const nodeId = session?.peer?.nodeId;
+    const nodeId = session?.peer?.nodeId ?? knownId;
     const durable = (nodeId !== undefined ? this.#peerDurable.get(nodeId) : undefined) ?? VersionVector.EMPTY;
     const sent = session?.phase === 'established' ? session.sent.merge(durable) : durable;
     return {
       nodeId,
       url,
-      direction: session ? (session.outbound ? 'outbound' : 'inbound') : 'outbound',
+      direction: session ? (session.outbound ? 'outbound' : 'inbound') : direction,
       state: stateOf(session),
       role: session?.peer?.role,
       opsNotSent: lacking(local, sent),

@@ -121,6 +121,7 @@ export class ClusterSim {
         // Small thresholds, so catch-ups by compacted delta and chunked states happen often.
         deltaMinOps: 5,
         stateChunkBytes: 200,
+        collectIntervalMs: 20,
       },
       random: this.random,
     });
@@ -239,7 +240,7 @@ export class ClusterSim {
     const lines = this.nodes.map((node) => {
       const store = node.store;
       const status = node.replicator?.status() ?? [];
-      return `${node.id} ${JSON.stringify(store?.log.versionVector)} ${store?.state.digest().slice(0, 8)} ${status
+      return `${node.id} ${JSON.stringify(store?.log.versionVector)} collected ${JSON.stringify(store?.state.collectedBelow)} ${store?.state.digest().slice(0, 8)} ${status
         .map((peer) => `${peer.nodeId ?? peer.url}:${peer.state}`)
         .join(',')}`;
     });
@@ -269,6 +270,10 @@ export class ClusterSim {
       stateFor: (since, kind) => replica.stateFor(since, kind),
       onAppend: (listener) => replica.onAppend(listener),
       onInstall: (listener) => replica.onInstall(listener),
+      get collectedBelow() {
+        return store.state.collectedBelow;
+      },
+      collectTombstones: (stable) => store.collectTombstones(stable),
       installState: async (bytes, check) => {
         const changed = await replica.installState(bytes, check);
         // A state must be causally closed: it holds the past of every op it holds.

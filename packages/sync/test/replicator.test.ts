@@ -396,10 +396,19 @@ describe('Replicator over the in-memory network', () => {
       );
       peakQueued = Math.max(peakQueued, a.replicator.status()[0]?.bytesQueued ?? 0);
     }
-    // The peer reads nothing, not even the close: the node closes and forgets it on its own.
+    // The peer reads nothing, not even the close: the node closes the session on its own, and
+    // keeps reporting the peer as disconnected, with why.
     await until(() => closes.length > 0, 'the close');
     expect(closes).toEqual([CLOSE_CODES.BACKPRESSURE]);
-    expect(a.replicator.status()).toEqual([]);
+    expect(a.replicator.status()).toMatchObject([
+      {
+        nodeId: 'sleepy',
+        direction: 'inbound',
+        state: 'disconnected',
+        bytesQueued: 0,
+        lastClose: { code: CLOSE_CODES.BACKPRESSURE },
+      },
+    ]);
     // The session stops at the transport's 1 MiB high-water mark and reads the rest from the log later.
     expect(peakQueued).toBeLessThan(1.5 * 1024 * 1024);
   });
@@ -416,5 +425,42 @@ describe('Replicator over the in-memory network', () => {
     const row = a.replicator.status().find((peer) => peer.url === 'mem://nowhere');
     expect(row).toMatchObject({ url: 'mem://nowhere', state: 'disconnected', opsNotDurable: 1 });
     expect(row?.lagMs).toBe(1_500);
+  });
+
+  it('keeps reporting an inbound peer after it disconnects, with its lag, until it is back', async () => {
+    const network = new MemoryNetwork({ seed: 18 });
+    let now = 7_000_000;
+    const a = await node(network, 'a', { now: () => now });
+    const b = await node(network, 'b', { peers: ['mem://a'] });
+    await until(() => a.replicator.connectedPeers.length === 1, 'b connected');
+    await b.replicator.close();
+    await until(() => a.replicator.connectedPeers.length === 0, 'b gone');
+    await write(a, 'k1');
+    await write(a, 'k2');
+    now += 3_000;
+    expect(a.replicator.status()).toMatchObject([
+      {
+        nodeId: 'b',
+        url: undefined,
+        direction: 'inbound',
+        state: 'disconnected',
+        opsNotDurable: 2,
+        lagMs: 3_000,
+        lastClose: { code: CLOSE_CODES.SHUTDOWN },
+      },
+    ]);
+    // Back, from its store: one row again, streaming and caught up.
+    const back = await Replicator.start({
+      replica: syncReplicaOf(b.store),
+      transport: network.transport({ host: 'mem://b' }),
+      clusterId: 'test',
+      secret: SECRET,
+      peers: ['mem://a'],
+      timing: { reconnectBaseMs: 5, reconnectMaxMs: 50 },
+    });
+    cleanups.push(() => back.close());
+    await until(() => a.replicator.status()[0]?.opsNotDurable === 0, 'b caught up');
+    expect(a.replicator.status()).toMatchObject([{ nodeId: 'b', state: 'streaming', lastClose: undefined }]);
+    expect(b.store.state.get('c', 'k2')?.value).toBe('k2');
   });
 });

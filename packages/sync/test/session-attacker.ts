@@ -11,6 +11,7 @@ import {
   SLOT,
   withRaw,
 } from './frame-mutations.js';
+import { NODE } from './fuzz-node.js';
 import { KEYS, type LinkState, OpWriter } from './peer-ops.js';
 import { specProof } from './session-oracle.js';
 import { StateTransferWriter } from './state-transfers.js';
@@ -215,8 +216,14 @@ export class Attacker {
     }
     if (roll < 0.66 && this.#sentOps.length > 0)
       return { bytes: pick(random, this.#sentOps), kind: 'ops repeat' };
-    if (roll < 0.8)
+    if (roll < 0.76)
       return { bytes: encodeMessage({ type: 'ack', vector: this.#writer.vector(link.vector) }), kind: 'ack' };
+    if (roll < 0.8) {
+      // Reports of members' vectors, true or not (they only feed tombstone collection).
+      const reports: [string, VersionVector][] = [[this.self, this.#writer.vector(link.vector)]];
+      if (random() < 0.5) reports.push([pick(random, ['m1', 'm2', NODE]), this.#writer.vector(link.vector)]);
+      return { bytes: encodeMessage({ type: 'reports', reports }), kind: 'reports' };
+    }
     const type = roll < 0.9 ? 'ping' : 'pong';
     return {
       bytes: encodeMessage({ type, time: pick(random, [this.#writer.now(), 0, -1, 1e300, 0.5]) }),

@@ -205,6 +205,10 @@ export class SessionFuzzer {
         { bytes: encodeMessage({ type: 'ack', vector }), kind: 'ack before auth' },
         { bytes: encodeMessage({ type: 'ping', time: 1 }), kind: 'ping before auth' },
         { bytes: encodeMessage({ type: 'pong', time: 1 }), kind: 'pong before auth' },
+        {
+          bytes: encodeMessage({ type: 'reports', reports: [[ATTACKER, vector]] }),
+          kind: 'reports before auth',
+        },
         { bytes: Uint8Array.from({ length: below(random, 40) }, () => below(random, 256)), kind: 'junk' },
       ];
       return frames[below(random, frames.length)] as Shot;

@@ -95,6 +95,12 @@ export function createProgram(host: CliHost, setStatus: (status: number) => void
     .option('--memory', 'keep everything in memory instead (lost when the node stops)')
     .option('--listen <host:port>', 'where to serve the API and peers (default 127.0.0.1:0: a free port)')
     .option('--peer <url>', "a peer's URL to dial; repeat for more", collect, [])
+    .option(
+      '--member <id>',
+      'a node of the cluster; repeat for every node to let deleted keys be forgotten once all hold the delete',
+      collect,
+      [],
+    )
     .addOption(new Option('--role <role>', 'multi (default), primary or replica').choices(START_ROLES))
     .option('--cluster <id>', 'the cluster id; nodes of different clusters refuse each other')
     .option('--secret-file <file>', 'the cluster secret (at least 16 bytes, the same on every node)')
@@ -105,6 +111,16 @@ export function createProgram(host: CliHost, setStatus: (status: number) => void
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
     .option('--no-metrics', 'do not serve /metrics (lag warnings are still logged)')
     .option('--lag-warn <seconds>', 'log a warning when a peer lags more than this (default 10, 0: never)')
+    .option('--log-keep <seconds>', 'keep log entries at least this long, for change feeds (default 600)')
+    .option(
+      '--log-max-age <seconds>',
+      'delete log entries older than this even if a peer lacks them (default 604800, 0: never)',
+    )
+    .option('--clock-offset-ms <ms>', 'fault injection: run the node clock this far off (negative: behind)')
+    .option(
+      '--clock-offset-file <file>',
+      'fault injection: more clock offset ms, re-read when the file changes',
+    )
     .option('--config <file.json>', 'read these settings from a JSON file; flags override it')
     .action(async (flags: StartFlags) => {
       setStatus(await runStart(startSettingsOf(flags), host));

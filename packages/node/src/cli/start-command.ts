@@ -7,12 +7,13 @@
  * directory of another node or cluster, a port in use — ends with one line and a non-zero status.
  */
 
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createLogger, eventLogger, type Logger } from '../logger.js';
 import { mountMetrics, type NodeMetrics } from '../metrics.js';
 import { DriftlessNode, type NodeOptions } from '../node.js';
 import { readSecretText } from './data-commands.js';
 import { checkDataDirCluster, prepareDataDir, recordDataDirCluster } from './data-dir.js';
-import type { StartSettings } from './start-options.js';
+import { parseClockOffset, type StartSettings } from './start-options.js';
 import { CommandError, UsageError } from './usage-error.js';
 
 /** The cluster id a node uses when none is given (the node's own default). */
@@ -34,10 +35,12 @@ export async function runStart(settings: StartSettings, host: StartHost): Promis
     checkDataDirCluster(settings.dataDir, clusterId);
   }
   const logger = createLogger({ level: settings.logLevel, nodeId: settings.id });
+  const clock = faultClock(settings, logger);
   const options: NodeOptions = {
     id: settings.id,
     listen: settings.listen,
     peers: settings.peers,
+    members: settings.members,
     role: settings.role,
     clusterId,
     secret,
@@ -47,12 +50,18 @@ export async function runStart(settings: StartSettings, host: StartHost): Promis
     ...(settings.ackTimeoutMs !== undefined ? { ackTimeoutMs: settings.ackTimeoutMs } : {}),
     ...(settings.readTimeoutMs !== undefined ? { readTimeoutMs: settings.readTimeoutMs } : {}),
     ...(settings.maxBodyBytes !== undefined ? { maxBodyBytes: settings.maxBodyBytes } : {}),
+    ...(clock !== undefined ? { clock: clock.now } : {}),
+    retention: {
+      ...(settings.logKeepSeconds !== undefined ? { keepMs: settings.logKeepSeconds * 1000 } : {}),
+      ...(settings.logMaxAgeSeconds !== undefined ? { maxAgeMs: settings.logMaxAgeSeconds * 1000 } : {}),
+    },
   };
 
   let node: DriftlessNode;
   try {
     node = await DriftlessNode.start(options);
   } catch (error) {
+    clock?.stop();
     throw startFailure(error, settings);
   }
   let metrics: NodeMetrics;
@@ -76,7 +85,52 @@ export async function runStart(settings: StartSettings, host: StartHost): Promis
 
   const signal = await host.stopSignal();
   metrics.stop();
+  clock?.stop();
   return stop(node, logger, signal);
+}
+
+/** How often the clock offset file is checked for a change (a test's clock jump lands this late). */
+const OFFSET_FILE_POLL_MS = 50;
+
+/**
+ * The skewed wall clock of `--clock-offset-ms` / `--clock-offset-file` (fault injection only):
+ * the system clock plus both offsets. The file is re-read whenever it changes, so a test can jump
+ * a running node's clock; a bad value there keeps the previous offset (logged), since a running
+ * node must not die of it. Undefined when neither is given: the node reads Date.now itself.
+ */
+function faultClock(
+  settings: StartSettings,
+  logger: Logger,
+): { now: () => number; stop: () => void } | undefined {
+  const path = settings.clockOffsetFile;
+  const offsetMs = settings.clockOffsetMs ?? 0;
+  if (settings.clockOffsetMs === undefined && path === undefined) return undefined;
+  const readOffset = (file: string): number => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read the clock offset file ${file}: ${describe(error)}`);
+    }
+    return parseClockOffset(text.trim(), `clock offset in ${file}:`);
+  };
+  let fileOffsetMs = path === undefined ? 0 : readOffset(path);
+  if (path !== undefined) {
+    watchFile(path, { interval: OFFSET_FILE_POLL_MS, persistent: false }, () => {
+      try {
+        fileOffsetMs = readOffset(path);
+        logger.warn({ event: 'clock-offset', offsetMs: offsetMs + fileOffsetMs }, 'clock offset changed');
+      } catch (error) {
+        logger.warn({ event: 'clock-offset-invalid', error: describe(error) }, 'clock offset file ignored');
+      }
+    });
+  }
+  return {
+    now: () => Date.now() + offsetMs + fileOffsetMs,
+    stop: () => {
+      if (path !== undefined) unwatchFile(path);
+    },
+  };
 }
 
 async function stop(node: DriftlessNode, logger: Logger, signal: string): Promise<number> {

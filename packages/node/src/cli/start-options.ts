@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { isCollectionName, isNodeId } from '@driftless/core';
 import { isClusterId } from '@driftless/sync';
 import { peerDialUrl } from '../addresses.js';
+import { DEFAULT_RETENTION } from '../log-retention.js';
 import { UsageError } from './usage-error.js';
 
 /** The roles a node can start in. */
@@ -33,6 +34,7 @@ export interface StartFlags {
   readonly memory?: boolean;
   readonly listen?: string;
   readonly peer?: readonly string[];
+  readonly member?: readonly string[];
   readonly role?: string;
   readonly cluster?: string;
   readonly secretFile?: string;
@@ -44,6 +46,10 @@ export interface StartFlags {
   /** false for `--no-metrics`. */
   readonly metrics?: boolean;
   readonly lagWarn?: string;
+  readonly logKeep?: string;
+  readonly logMaxAge?: string;
+  readonly clockOffsetMs?: string;
+  readonly clockOffsetFile?: string;
   readonly config?: string;
 }
 
@@ -55,6 +61,8 @@ export interface StartSettings {
   /** `host:port`. */
   readonly listen: string;
   readonly peers: readonly string[];
+  /** Every node of the cluster (empty: tombstones are never collected). */
+  readonly members: readonly string[];
   readonly role: StartRole;
   readonly clusterId: string | undefined;
   /** Absolute. */
@@ -66,6 +74,14 @@ export interface StartSettings {
   readonly logLevel: LogLevel;
   readonly metrics: boolean;
   readonly lagWarnSeconds: number;
+  /** Log retention: keep entries at least this long (undefined: the node's default). */
+  readonly logKeepSeconds: number | undefined;
+  /** Log retention: delete entries older than this even if a peer lacks them; 0 never (undefined: default). */
+  readonly logMaxAgeSeconds: number | undefined;
+  /** Fault injection: added to the system clock behind HLC timestamps (undefined: none). */
+  readonly clockOffsetMs: number | undefined;
+  /** Fault injection: a file holding more offset ms, re-read when it changes (absolute). */
+  readonly clockOffsetFile: string | undefined;
 }
 
 /** The keys a config file may hold, and the flag each corresponds to. */
@@ -75,6 +91,7 @@ export const CONFIG_KEYS = {
   memory: '--memory',
   listen: '--listen',
   peers: '--peer',
+  members: '--member',
   role: '--role',
   cluster: '--cluster',
   secretFile: '--secret-file',
@@ -85,7 +102,14 @@ export const CONFIG_KEYS = {
   logLevel: '--log-level',
   metrics: '--no-metrics',
   lagWarnSeconds: '--lag-warn',
+  logKeepSeconds: '--log-keep',
+  logMaxAgeSeconds: '--log-max-age',
+  clockOffsetMs: '--clock-offset-ms',
+  clockOffsetFile: '--clock-offset-file',
 } as const;
+
+/** The largest clock offset accepted, either way: ten years of milliseconds. */
+export const MAX_CLOCK_OFFSET_MS = 10 * 365 * 24 * 3600 * 1000;
 
 type ConfigKey = keyof typeof CONFIG_KEYS;
 
@@ -160,6 +184,16 @@ export function resolveStartSettings(
   for (const peer of peers) checkPeerUrl(peer);
   if (new Set(peers).size !== peers.length) throw new UsageError('a --peer is given twice');
 
+  const members =
+    flags.member && flags.member.length > 0 ? [...flags.member] : stringList(config.members, 'members');
+  for (const member of members) {
+    if (!isNodeId(member)) {
+      throw new UsageError(
+        `invalid --member ${JSON.stringify(member)}: use the node's id (1-64 characters from A-Z a-z 0-9 . _ -)`,
+      );
+    }
+  }
+
   const role = pick(flags.role, config.role, 'role', 'string') ?? 'multi';
   if (!(START_ROLES as readonly string[]).includes(role)) {
     throw new UsageError(`invalid --role ${JSON.stringify(role)}: use ${START_ROLES.join(', ')}`);
@@ -191,11 +225,27 @@ export function resolveStartSettings(
     throw new UsageError(`invalid --log-level ${JSON.stringify(logLevel)}: use ${LOG_LEVELS.join(', ')}`);
   }
 
+  const offsetFileFlag =
+    flags.clockOffsetFile !== undefined ? resolve(cwd, flags.clockOffsetFile) : undefined;
+  const offsetFileConfig = pick(undefined, config.clockOffsetFile, 'clockOffsetFile', 'string');
+  const clockOffsetFile =
+    offsetFileFlag ?? (offsetFileConfig !== undefined ? resolve(baseDir, offsetFileConfig) : undefined);
+
+  const logKeepSeconds = count(flags.logKeep, config.logKeepSeconds, 'logKeepSeconds', 0);
+  const logMaxAgeSeconds = count(flags.logMaxAge, config.logMaxAgeSeconds, 'logMaxAgeSeconds', 0);
+  const keptSeconds = logKeepSeconds ?? DEFAULT_RETENTION.keepMs / 1000;
+  if (logMaxAgeSeconds !== undefined && logMaxAgeSeconds > 0 && logMaxAgeSeconds < keptSeconds) {
+    throw new UsageError(
+      `invalid --log-max-age ${logMaxAgeSeconds}: use 0 (never) or at least --log-keep (${keptSeconds} s)`,
+    );
+  }
+
   return {
     id,
     dataDir: data,
     listen,
     peers,
+    members,
     role: role as StartRole,
     clusterId,
     secretFile,
@@ -209,7 +259,32 @@ export function resolveStartSettings(
       flags.metrics === false ? false : (pick(undefined, config.metrics, 'metrics', 'boolean') ?? true),
     lagWarnSeconds:
       count(flags.lagWarn, config.lagWarnSeconds, 'lagWarnSeconds', 0) ?? DEFAULT_LAG_WARN_SECONDS,
+    logKeepSeconds,
+    logMaxAgeSeconds,
+    clockOffsetMs:
+      flags.clockOffsetMs !== undefined
+        ? parseClockOffset(flags.clockOffsetMs, '--clock-offset-ms')
+        : config.clockOffsetMs !== undefined
+          ? parseClockOffset(config.clockOffsetMs, 'config key "clockOffsetMs"', false)
+          : undefined,
+    clockOffsetFile,
   };
+}
+
+/**
+ * A clock offset in whole milliseconds, negative to set the clock back: a flag or an offset file's
+ * text (a string; `text` false refuses strings), or a config file's number. `source` names where it
+ * came from in the error.
+ */
+export function parseClockOffset(value: unknown, source: string, text = true): number {
+  const fromText = text && typeof value === 'string' && /^-?\d+$/.test(value.trim());
+  const offset = fromText ? Number(value) : value;
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || Math.abs(offset) > MAX_CLOCK_OFFSET_MS) {
+    throw new UsageError(
+      `invalid ${source} ${JSON.stringify(value)}: use a whole number of milliseconds (negative sets the clock back), at most ±${MAX_CLOCK_OFFSET_MS}`,
+    );
+  }
+  return offset;
 }
 
 /** Normalises `host:port`, `:port`, `port` or `[v6]:port` to `host:port`; loopback when no host. */

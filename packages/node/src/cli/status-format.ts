@@ -1,6 +1,6 @@
 /**
  * `driftless status` as plain text: a header with the node's identity, vector, digest, op and
- * conflict counts, then one row per peer (state and lag in ops, bytes, seconds, round-trip time).
+ * conflict counts, the log's retained ops and the peers holding them, then one row per peer (state and lag in ops, bytes, seconds, round-trip time).
  * Plain columns and no colour, so it reads the same on a terminal, in a pipe and in a log.
  */
 
@@ -16,6 +16,18 @@ export interface StatusView {
   /** Per collection, per kind; or totals per kind. */
   readonly conflicts?: unknown;
   readonly peers?: readonly PeerView[];
+  /** The log's retention: retained ops, slots (ops each peer still needs) and unreached peers. */
+  readonly log?: {
+    readonly retainedOps?: number;
+    readonly slots?: readonly { readonly node: string; readonly opsBehind: number }[];
+    readonly unreached?: readonly string[];
+  };
+  /** Tombstone collection: members, the stable vector, who is waited for. */
+  readonly tombstones?: {
+    readonly members?: readonly string[];
+    readonly stable?: Readonly<Record<string, number>> | null;
+    readonly waitingFor?: readonly string[];
+  };
 }
 
 /** One peer's row (the JSON of the sync PeerStatus). */
@@ -80,6 +92,26 @@ export function formatStatus(status: StatusView): string {
   lines.push(
     `conflicts  ${total}${total > 0 ? `   ${conflicts.map((r) => `${r.collection === '*' ? '' : `${r.collection}.`}${r.kind} ${r.count}`).join('   ')}` : ''}`,
   );
+  if (status.log) {
+    const held = [
+      ...(status.log.slots ?? []).filter((slot) => slot.opsBehind > 0).map((s) => `${s.node} ${s.opsBehind}`),
+      ...(status.log.unreached ?? []).map((url) => `${url} (never reached) all`),
+    ];
+    lines.push(
+      `log        ${status.log.retainedOps ?? 0} ops retained${held.length > 0 ? `   held for: ${held.join('   ')}` : ''}`,
+    );
+  }
+  const members = status.tombstones?.members ?? [];
+  if (status.tombstones) {
+    const waiting = status.tombstones.waitingFor ?? [];
+    lines.push(
+      members.length === 0
+        ? 'deletes    kept forever (no --member list)'
+        : waiting.length > 0
+          ? `deletes    kept until every member is heard from: waiting for ${waiting.join(', ')}`
+          : `deletes    forgotten below ${formatVector(status.tombstones.stable ?? {})}`,
+    );
+  }
   const peers = status.peers ?? [];
   lines.push('');
   if (peers.length === 0) {

@@ -26,6 +26,7 @@ import { PROTOCOL_VERSION } from './version.js';
  *   STATE_RESUME  7  [id, offset]                        the receiver asks for the bytes from offset on
  *   STATE_CHUNK   8  [id, offset, bytes]                 part of the state, in order
  *   STATE_END     9  [id]                                the last chunk was sent
+ *   REPORTS      10  [[nodeId, vector], …]               members' durable vectors as last heard (≤ MAX_REPORTS)
  */
 
 /** What a node does: accepts writes (multi, primary) or only replicates (replica). */
@@ -69,7 +70,15 @@ export type Message =
     }
   | { readonly type: 'state-resume'; readonly id: number; readonly offset: number }
   | { readonly type: 'state-chunk'; readonly id: number; readonly offset: number; readonly bytes: Uint8Array }
-  | { readonly type: 'state-end'; readonly id: number };
+  | { readonly type: 'state-end'; readonly id: number }
+  | {
+      readonly type: 'reports';
+      /** Each node's durable version vector as the sender last heard it (its own first). */
+      readonly reports: readonly (readonly [string, VersionVector])[];
+    };
+
+/** The most nodes one REPORTS message may name. */
+export const MAX_REPORTS = 1024;
 
 /** A compacted delta (the state of the keys some ops touched) or a whole snapshot. */
 export type StateKind = 'delta' | 'snapshot';
@@ -89,6 +98,7 @@ const TAGS = {
   'state-resume': 7,
   'state-chunk': 8,
   'state-end': 9,
+  reports: 10,
 } as const;
 
 const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -137,6 +147,8 @@ export function encodeMessage(message: Message): Uint8Array {
       return frame(TAGS['state-chunk'], encode([message.id, message.offset, message.bytes]));
     case 'state-end':
       return frame(TAGS['state-end'], encode([message.id]));
+    case 'reports':
+      return frame(TAGS.reports, encode(message.reports.map(([node, vector]) => [node, vector.toValue()])));
   }
 }
 
@@ -267,6 +279,22 @@ export function decodeMessage(bytes: Uint8Array): Message {
     case TAGS['state-end']: {
       const [id] = fields(body, 1, 'STATE_END');
       return { type: 'state-end', id: count(id, 'STATE_END id') };
+    }
+    case TAGS.reports: {
+      const value = decode(body);
+      if (!Array.isArray(value) || value.length > MAX_REPORTS)
+        malformed(`REPORTS must be an array of at most ${MAX_REPORTS} [nodeId, vector] pairs`);
+      const seen = new Set<string>();
+      const reports = value.map((entry): [string, VersionVector] => {
+        if (!Array.isArray(entry) || entry.length !== 2)
+          malformed('a REPORTS entry must be [nodeId, vector]');
+        const [node, vector] = entry;
+        if (!isNodeId(node)) malformed('a REPORTS entry holds an invalid node id');
+        if (seen.has(node)) malformed(`REPORTS names ${node} twice`);
+        seen.add(node);
+        return [node, vectorOf(vector, 'REPORTS')];
+      });
+      return { type: 'reports', reports };
     }
     default:
       malformed(`unknown message tag ${tag}`);

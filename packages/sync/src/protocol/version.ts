@@ -7,5 +7,8 @@
  *       frames carrying op-codec batches, ACK of the durable version vector, PING / PONG.
  *   2 — numbered OPS frames; STATE_BEGIN / STATE_RESUME / STATE_CHUNK / STATE_END: a compacted
  *       delta or a whole snapshot in resumable chunks, for a peer far behind or behind the log.
+ *   3 — REPORTS: the durable version vectors of cluster members as last heard (gossiped on every
+ *       heartbeat), from which each node computes the causally stable vector that tombstone
+ *       collection needs.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;

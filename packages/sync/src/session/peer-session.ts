@@ -7,7 +7,6 @@ import {
   ProtocolError,
   VersionVector,
 } from '@driftless/core';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { CLOSE_CODES, type CloseCode } from '../close-codes.js';
 import { isTransportError } from '../errors.js';
 import { authProof, createNonce, sameProof } from '../protocol/auth.js';
@@ -20,9 +19,12 @@ import {
   type StateKind,
 } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
-import type { StateBlob, SyncReplica } from '../replica.js';
+import type { SyncReplica } from '../replica.js';
 import type { Connection } from '../transport.js';
+import { StateReceiver, StateSender, type StateTransfers, type TransferLink } from './state-transfer.js';
 import type { SessionTiming } from './timing.js';
+
+export type { IncomingState, StateTransfers } from './state-transfer.js';
 
 /**
  * One replication session over one connection, the same on the dialing and the accepting side.
@@ -60,6 +62,10 @@ export interface SessionHost {
   admit(session: PeerSession): { code: CloseCode; reason: string } | undefined;
   /** The peer's durable version vector grew. */
   acked(session: PeerSession): void;
+  /** Members' durable vectors as this node last heard them, its own first (see StabilityTracker). */
+  reports(): [string, VersionVector][];
+  /** The peer told what it last heard of members' durable vectors. */
+  reported(session: PeerSession, reports: readonly (readonly [string, VersionVector])[]): void;
   /** The session ended; called once. */
   closed(session: PeerSession, code: number, reason: string): void;
   /**
@@ -67,24 +73,6 @@ export interface SessionHost {
    * each peer, and what it received so far from each peer.
    */
   readonly transfers: StateTransfers;
-}
-
-/** Interrupted state transfers, by peer node id (see SessionHost.transfers). */
-export interface StateTransfers {
-  readonly outgoing: Map<
-    string,
-    { readonly since: VersionVector; readonly blob: StateBlob; readonly sha256: Uint8Array }
-  >;
-  readonly incoming: Map<string, IncomingState>;
-}
-
-/** A state being received: its announced size and hash, and the chunks so far. */
-export interface IncomingState {
-  readonly sha256: Uint8Array;
-  readonly totalBytes: number;
-  readonly kind: StateKind;
-  readonly chunks: Uint8Array[];
-  received: number;
 }
 
 /** The phases of a session. */
@@ -114,8 +102,6 @@ export interface PeerIdentity {
 }
 
 const MAX_BATCH_OPS = 4096;
-/** Interrupted incoming state transfers kept for resumption, across peers. */
-const MAX_PARTIAL_TRANSFERS = 4;
 
 /** Thrown inside installState's check to refuse a state that forges origins. */
 class ForgedState extends Error {}
@@ -168,9 +154,8 @@ export class PeerSession {
   #closing = false;
   /** Since when the session has been waiting for the transport to drain. */
   #waitingSince: number | undefined;
-  #transfersOut = 0;
-  #incomingId: number | undefined;
-  #resumeWaiter: { readonly id: number; readonly resolve: (offset: number | undefined) => void } | undefined;
+  readonly #stateSender: StateSender;
+  readonly #stateReceiver: StateReceiver;
   /** OPS frames sent and received on this session, mod 2^32. */
   #framesOut = 0;
   #framesIn = 0;
@@ -183,6 +168,21 @@ export class PeerSession {
     this.connection = connection;
     this.outbound = outbound;
     this.#lastReceivedAt = host.now();
+    const link: TransferLink = {
+      get peerId() {
+        return session.#peer?.nodeId as string;
+      },
+      transfers: host.transfers,
+      replica: host.replica,
+      chunkBytes: host.timing.stateChunkBytes,
+      established: () => this.#phase === 'established',
+      send: (message) => this.#sendMessage(message),
+      drained: () => this.#drained(),
+      close: (code, reason) => this.close(code, reason),
+    };
+    const session = this;
+    this.#stateSender = new StateSender(link);
+    this.#stateReceiver = new StateReceiver(link);
   }
 
   /** Starts the session: delivers the connection's events here and sends HELLO. */
@@ -306,18 +306,17 @@ export class PeerSession {
         this.#learn(message.vector.entries());
         this.#host.acked(this);
         return;
+      case 'reports':
+        if (this.#requireEstablished('REPORTS')) this.#host.reported(this, message.reports);
+        return;
       case 'state-begin':
-        if (this.#requireEstablished('STATE_BEGIN')) this.#onStateBegin(message);
+        if (this.#requireEstablished('STATE_BEGIN')) this.#stateReceiver.begin(message);
         return;
       case 'state-resume':
-        if (!this.#requireEstablished('STATE_RESUME')) return;
-        if (this.#resumeWaiter?.id === message.id) {
-          this.#resumeWaiter.resolve(message.offset);
-          this.#resumeWaiter = undefined;
-        }
+        if (this.#requireEstablished('STATE_RESUME')) this.#stateSender.resume(message);
         return;
       case 'state-chunk':
-        if (this.#requireEstablished('STATE_CHUNK')) this.#onStateChunk(message);
+        if (this.#requireEstablished('STATE_CHUNK')) this.#stateReceiver.chunk(message);
         return;
       case 'state-end':
         if (this.#requireEstablished('STATE_END')) this.#onStateEnd(message, frame.length);
@@ -409,6 +408,7 @@ export class PeerSession {
       stopInstalls();
     };
     this.#startHeartbeat();
+    this.#sendMessage({ type: 'reports', reports: this.#host.reports() });
     void this.#catchUp();
   }
 
@@ -635,113 +635,24 @@ export class PeerSession {
   }
 
   /**
-   * Sends a state (snapshot or delta) in chunks: STATE_BEGIN, wait for STATE_RESUME (the peer may
-   * hold the start of the same state from an interrupted session), then STATE_CHUNKs from there
-   * with backpressure, then STATE_END. The peer then has everything up to the state's vector.
+   * Sends a state (snapshot or delta) in resumable chunks (see StateSender); the peer then has
+   * everything up to the state's vector.
    */
   async #sendState(kind: StateKind): Promise<void> {
     // Ops counted as sent must be on the wire before the state: it leaves out what they carry.
     if (!this.#flush()) await this.#drained();
     if (this.#phase !== 'established') return;
-    const peer = (this.#peer as PeerIdentity).nodeId;
-    const since = this.sent;
-    const cached = this.#host.transfers.outgoing.get(peer);
-    let blob: StateBlob | undefined;
-    let hash: Uint8Array;
-    if (cached?.since.equals(since) && cached.blob.kind === kind) {
-      blob = cached.blob;
-      hash = cached.sha256;
-    } else {
-      blob = await this.#host.replica.stateFor(since, kind);
-      if (!blob || (kind === 'delta' && blob.bytes.length * 2 > blob.opsBytes)) return;
-      hash = sha256(blob.bytes);
-      this.#host.transfers.outgoing.set(peer, { since, blob, sha256: hash });
-    }
-    if (this.#phase !== 'established') return;
-    this.#transfersOut = (this.#transfersOut + 1) >>> 0;
-    const id = this.#transfersOut;
-    const resumed = new Promise<number | undefined>((resolve) => {
-      this.#resumeWaiter = { id, resolve };
-    });
-    this.#sendMessage({
-      type: 'state-begin',
-      id,
-      kind: blob.kind,
-      totalBytes: blob.bytes.length,
-      sha256: hash,
-      vector: blob.vector,
-    });
-    const offset = await resumed;
-    if (offset === undefined || this.#phase !== 'established') return;
-    const chunkBytes = this.#host.timing.stateChunkBytes;
-    for (let at = offset; at < blob.bytes.length; at += chunkBytes) {
-      const bytes = blob.bytes.subarray(at, at + chunkBytes);
-      if (!this.#sendMessage({ type: 'state-chunk', id, offset: at, bytes })) await this.#drained();
-      if (this.#phase !== 'established') return;
-    }
-    this.#sendMessage({ type: 'state-end', id });
+    const sent = await this.#stateSender.send(kind, this.sent);
+    if (sent === undefined) return;
     this.stats.statesSent++;
-    this.stats.stateBytesSent += blob.bytes.length - offset;
-    this.#host.transfers.outgoing.delete(peer);
-    this.#learn(blob.vector.entries());
-  }
-
-  #onStateBegin(message: Extract<Message, { type: 'state-begin' }>): void {
-    const peer = (this.#peer as PeerIdentity).nodeId;
-    const partial = this.#host.transfers.incoming.get(peer);
-    const same =
-      partial !== undefined &&
-      partial.totalBytes === message.totalBytes &&
-      sameProof(partial.sha256, message.sha256);
-    const incoming: IncomingState = same
-      ? partial
-      : {
-          sha256: message.sha256,
-          totalBytes: message.totalBytes,
-          kind: message.kind,
-          chunks: [],
-          received: 0,
-        };
-    this.#host.transfers.incoming.delete(peer);
-    this.#host.transfers.incoming.set(peer, incoming);
-    // Keep the partial transfers of a few peers only, the most recent: each may be large.
-    for (const stale of this.#host.transfers.incoming.keys()) {
-      if (this.#host.transfers.incoming.size <= MAX_PARTIAL_TRANSFERS) break;
-      this.#host.transfers.incoming.delete(stale);
-    }
-    this.#incomingId = message.id;
-    this.#sendMessage({ type: 'state-resume', id: message.id, offset: incoming.received });
-  }
-
-  #onStateChunk(message: Extract<Message, { type: 'state-chunk' }>): void {
-    const incoming = this.#host.transfers.incoming.get((this.#peer as PeerIdentity).nodeId);
-    if (!incoming || message.id !== this.#incomingId || message.offset !== incoming.received) {
-      this.close(CLOSE_CODES.BAD_FRAME, 'STATE_CHUNK out of turn');
-      return;
-    }
-    if (incoming.received + message.bytes.length > incoming.totalBytes) {
-      this.close(CLOSE_CODES.BAD_FRAME, 'STATE_CHUNK beyond the announced size');
-      return;
-    }
-    incoming.chunks.push(message.bytes);
-    incoming.received += message.bytes.length;
+    this.stats.stateBytesSent += sent.bytes;
+    this.#learn(sent.vector.entries());
   }
 
   #onStateEnd(message: Extract<Message, { type: 'state-end' }>, frameBytes: number): void {
-    const peer = (this.#peer as PeerIdentity).nodeId;
-    const incoming = this.#host.transfers.incoming.get(peer);
-    if (!incoming || message.id !== this.#incomingId || incoming.received !== incoming.totalBytes) {
-      this.close(CLOSE_CODES.BAD_FRAME, 'STATE_END before the whole state arrived');
-      return;
-    }
-    this.#host.transfers.incoming.delete(peer);
-    this.#incomingId = undefined;
-    const bytes = concat(incoming.chunks, incoming.totalBytes);
-    if (!sameProof(sha256(bytes), incoming.sha256)) {
-      this.close(CLOSE_CODES.BAD_FRAME, 'the state does not match its announced SHA-256');
-      return;
-    }
-    this.#enqueueReceive(incoming.totalBytes + frameBytes, async () => {
+    const bytes = this.#stateReceiver.end(message);
+    if (bytes === undefined) return;
+    this.#enqueueReceive(bytes.length + frameBytes, async () => {
       let forged: string | undefined;
       try {
         await this.#host.replica.installState(bytes, (vector) => {
@@ -811,6 +722,7 @@ export class PeerSession {
         return;
       }
       this.#sendMessage({ type: 'ping', time: now });
+      this.#sendMessage({ type: 'reports', reports: this.#host.reports() });
       this.#resendIfStalled();
       dueAt = now + heartbeatIntervalMs;
       this.#heartbeatTimer = setTimeout(beat, heartbeatIntervalMs);
@@ -849,18 +761,7 @@ export class PeerSession {
     this.#unsubscribe?.();
     this.#batch = [];
     this.#onDrain();
-    this.#resumeWaiter?.resolve(undefined);
-    this.#resumeWaiter = undefined;
+    this.#stateSender.stop();
     this.#host.closed(this, code, reason);
   }
-}
-
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  return bytes;
 }
