@@ -29,9 +29,10 @@ function parseAck(line: string): Ack | undefined {
 /**
  * A writer commits batches of every type's intents through a ReplicaStore on LMDB in a child
  * process, and is SIGKILLed at a random moment, again and again on the same data directory. After
- * every kill the replica must reopen, hold every batch it acknowledged, and its state (loaded from
- * the state table) must equal a replay of its log. (SIGKILL proves recovery and atomicity of the
- * log-and-state commit; that acks wait for the sync is proven for the log in durability.test.ts.)
+ * every kill the replica must reopen, hold every batch it acknowledged, and its state (the last
+ * checkpoint plus the log above it) must equal a replay of its whole log. (SIGKILL proves recovery
+ * and atomicity of log appends and checkpoints; that acks wait for the sync is proven for the log
+ * in durability.test.ts.)
  */
 describe('crash recovery of a ReplicaStore on LMDB', () => {
   it(`keeps every acknowledged batch, and state and log in agreement, across ${RUNS} SIGKILLs`, async () => {

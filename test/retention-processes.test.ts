@@ -27,19 +27,31 @@ async function status(node: CliNode): Promise<Status> {
   return (await api(node.url, 'GET', '/v1/status')).body;
 }
 
-async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+/** Polls `condition`; on timeout, fails with every node's log and tombstone status. */
+async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 150_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${context})`);
+    if (Date.now() > deadline) {
+      const shown = await Promise.all(
+        nodes.map(async (node) => {
+          const s = await status(node).catch(() => undefined);
+          return `${node.id} ${JSON.stringify({ vector: s?.vector, log: s?.log, tombstones: s?.tombstones })}`;
+        }),
+      );
+      throw new Error(`timed out waiting for ${what} (${context})\n${shown.join('\n')}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
+let nodes: CliNode[] = [];
+
 describe('log retention and tombstone collection across processes', () => {
   const extra = ['--member', 'a', '--member', 'b', '--member', 'c', '--log-keep', '0'];
-  let nodes: CliNode[] = [];
 
-  it('deletes the log every peer holds and forgets deletes every member holds', async () => {
+  it('deletes the log every peer holds and forgets deletes every member holds', {
+    timeout: 300_000,
+  }, async () => {
     nodes = await harness.startCluster(
       [{ id: 'a' }, { id: 'b', dials: ['a'] }, { id: 'c', dials: ['a', 'b'] }],
       extra,
@@ -51,7 +63,7 @@ describe('log retention and tombstone collection across processes', () => {
     const deleted = await api(a.url, 'DELETE', '/v1/c/registers/doomed');
     expect(deleted.status).toBe(200);
     const want = { a: Math.max(highest[0] as number, deleted.body.op.seq) };
-    await waitForConvergence(nodes, want);
+    await waitForConvergence(nodes, want, 150_000);
     await until('every log emptied and every delete forgotten', async () => {
       const all = await Promise.all(nodes.map(status));
       return all.every(
@@ -61,12 +73,14 @@ describe('log retention and tombstone collection across processes', () => {
           (s.tombstones.collectedBelow.a ?? 0) >= deleted.body.op.seq,
       );
     });
-    const converged = await waitForConvergence(nodes, want);
+    const converged = await waitForConvergence(nodes, want, 150_000);
     expect(new Set(converged.map((s) => s.digest)).size, context).toBe(1);
     expect((await api(nodes[2]?.url as string, 'GET', '/v1/c/registers/doomed')).status).toBe(404);
   });
 
-  it('a node that is down holds the log, across the writer restarting, until it is back', async () => {
+  it('a node that is down holds the log, across the writer restarting, until it is back', {
+    timeout: 300_000,
+  }, async () => {
     const [a, b, c] = nodes as [CliNode, CliNode, CliNode];
     c.child.kill('SIGKILL');
     await until('c to be seen down', async () =>
@@ -92,7 +106,7 @@ describe('log retention and tombstone collection across processes', () => {
       b.url,
       ...extra,
     ]);
-    const converged = await waitForConvergence([restarted, b, back]);
+    const converged = await waitForConvergence([restarted, b, back], {}, 150_000);
     expect(new Set(converged.map((s) => s.digest)).size, context).toBe(1);
     expect((await api(back.url, 'GET', '/v1/c/registers/late9')).body.value).toBe(9);
     await until(

@@ -34,6 +34,7 @@ export {
   type AppendListener,
   type AppendOptions,
   type LogChunk,
+  type LogRetention,
   OpLog,
   type OpLogOptions,
   type TruncateResult,

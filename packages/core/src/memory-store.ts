@@ -22,15 +22,16 @@ class SortedTable {
   #stale = false;
 
   set(key: StoreKey, value: Uint8Array): void {
-    if (!this.values.has(key) && !this.#stale) {
-      const last = this.#sorted[this.#sorted.length - 1];
-      if (this.#head === this.#sorted.length || (last !== undefined && compareStoreKeys(key, last) > 0)) {
-        this.#sorted.push(key);
-      } else {
-        this.#stale = true;
-      }
-    }
+    // One hash lookup, not two: a new key is one that grew the map.
+    const size = this.values.size;
     this.values.set(key, value);
+    if (this.values.size === size || this.#stale) return;
+    const last = this.#sorted[this.#sorted.length - 1];
+    if (this.#head === this.#sorted.length || (last !== undefined && compareStoreKeys(key, last) > 0)) {
+      this.#sorted.push(key);
+    } else {
+      this.#stale = true;
+    }
   }
 
   delete(key: StoreKey): void {

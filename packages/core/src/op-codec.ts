@@ -1,4 +1,4 @@
-import { decode, encode } from './codec.js';
+import { decode, encode, encodeValidated } from './codec.js';
 import type { DecodeLimits } from './codec-scan.js';
 import { ProtocolError } from './errors.js';
 import { isHlc } from './hlc.js';
@@ -26,6 +26,18 @@ function malformed(message: string): never {
 
 /** Encodes ops, in the order given, as one batch. */
 export function encodeOps(ops: readonly Op[]): Uint8Array {
+  return encode(batchOf(ops));
+}
+
+/**
+ * Encodes ops that validateOp or validateWrite has already checked (the log's own entries), without
+ * walking every value again. Not exported from the package.
+ */
+export function encodeValidatedOps(ops: readonly Op[]): Uint8Array {
+  return encodeValidated(batchOf(ops));
+}
+
+function batchOf(ops: readonly Op[]): Value[] {
   const collections: string[] = [];
   const collectionIndex = new Map<string, number>();
   const batch: Value[] = [OPS_FORMAT, collections];
@@ -53,7 +65,7 @@ export function encodeOps(ops: readonly Op[]): Uint8Array {
     }
     previous = op;
   }
-  return encode(batch);
+  return batch;
 }
 
 /** Decodes and validates a batch from an untrusted source; throws ProtocolError when it is not one. */

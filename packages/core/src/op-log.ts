@@ -1,23 +1,20 @@
 import { encode } from './codec.js';
-import { type DriftlessError, OpLogError, ProtocolError, StorageError } from './errors.js';
+import { type DriftlessError, OpLogError, StorageError } from './errors.js';
 import { type HlcOptions, HybridLogicalClock } from './hlc.js';
 import { assertNodeId } from './identifiers.js';
 import {
   indexBounds,
   indexKey,
-  LOG_FORMAT,
   LOG_INDEX_TABLE,
   LOG_TABLE,
-  META_TABLE,
   metaWrite,
   readStoredNumber,
-  readStoredString,
-  readStoredVector,
   seqOfIndexKey,
   throwCorrupt,
 } from './log-layout.js';
+import { decodeEntry, type LogState, recover } from './log-recover.js';
 import { formatDot, type Op, type Write } from './op.js';
-import { decodeOps, encodeOps } from './op-codec.js';
+import { encodeValidatedOps } from './op-codec.js';
 import { validateOp, validateWrite } from './op-validate.js';
 import type { Store, StoreWrite } from './store.js';
 import { VersionVector } from './version-vector.js';
@@ -58,14 +55,46 @@ export interface TruncateResult {
   readonly base: VersionVector;
 }
 
+/**
+ * Something that needs ops kept in the log (a persistent state replays the log above its last
+ * checkpoint when it opens): see OpLog.retain.
+ */
+export interface LogRetention {
+  /** Ops above this vector stay in the log, whatever a truncation's watermark. Read as it runs. */
+  floor(): VersionVector;
+  /** Called as each truncation begins, which waits for it: a chance to lower the floor (checkpoint). */
+  prepare?(): Promise<unknown>;
+}
+
 /** Called with every durable entry, in log order, after its appends resolve. Must not throw. */
 export type AppendListener = (chunk: LogChunk) => void;
 
 interface PendingAppend {
   readonly ops: readonly Op[];
   readonly writes: readonly StoreWrite[];
+  /** An install's vector: what the commit makes durable beyond its ops. */
+  readonly install?: VersionVector;
+}
+
+/**
+ * Appends committed by one store commit, and the one promise they all wait on: settling a group
+ * settles every append in it at once, however many there are.
+ */
+interface CommitGroup {
+  readonly appends: PendingAppend[];
+  readonly done: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
+}
+
+function newGroup(): CommitGroup {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { appends: [], done, resolve, reject };
 }
 
 const MAX_ENTRY_OPS = 4096;
@@ -86,16 +115,20 @@ export class OpLog {
   #durable: VersionVector;
   /** What is durable or queued: the next seq expected of each origin. */
   readonly #admitted: Map<string, number>;
+  /** Ops at or below this are no longer served: the stored base, raised at once by installs begun. */
   #base: VersionVector;
+  /** The base as the store holds it. */
+  #storedBase: VersionVector;
   #nextLsn: number;
-  #queue: PendingAppend[] = [];
-  #scheduled = false;
+  /** The group new appends join, until its commit starts. */
+  #open: CommitGroup | undefined;
   /** Every store commit runs on this chain, one at a time. */
   #lane: Promise<unknown> = Promise.resolve();
   #failure: DriftlessError | undefined;
   #closed = false;
   readonly #listeners = new Set<AppendListener>();
   readonly #installListeners = new Set<(vector: VersionVector) => void>();
+  readonly #retentions = new Set<LogRetention>();
 
   private constructor(options: OpLogOptions, state: LogState) {
     this.nodeId = options.nodeId;
@@ -105,6 +138,7 @@ export class OpLog {
     this.#durable = state.vector;
     this.#admitted = new Map(state.vector.entries());
     this.#base = state.base;
+    this.#storedBase = state.base;
     this.#nextLsn = state.nextLsn;
   }
 
@@ -138,25 +172,30 @@ export class OpLog {
    * Writes new ops at this node: gives each write the next seq and a fresh timestamp, appends them
    * atomically, and resolves with the ops once they are durable.
    */
-  async appendLocal(writes: readonly Write[], options: AppendOptions = {}): Promise<Op[]> {
-    this.#assertWritable();
-    for (const write of writes) validateWrite(write);
-    let seq = this.#admitted.get(this.nodeId) ?? 0;
-    const ops = writes.map(
-      ({ collection, key, mutation }): Op => ({
-        origin: this.nodeId,
-        seq: ++seq,
-        hlc: this.clock.now(),
-        collection,
-        key,
-        mutation,
-      }),
-    );
-    const extra = extraWrites(options, ops);
-    if (ops.length > 0) this.#admitted.set(this.nodeId, seq);
-    if (ops.length === 0 && extra.length === 0) return ops;
-    await this.#enqueue(ops, extra);
-    return ops;
+  appendLocal(writes: readonly Write[], options: AppendOptions = {}): Promise<Op[]> {
+    let ops: Op[];
+    let extra: readonly StoreWrite[];
+    try {
+      this.#assertWritable();
+      for (const write of writes) validateWrite(write);
+      let seq = this.#admitted.get(this.nodeId) ?? 0;
+      ops = writes.map(
+        ({ collection, key, mutation }): Op => ({
+          origin: this.nodeId,
+          seq: ++seq,
+          hlc: this.clock.now(),
+          collection,
+          key,
+          mutation,
+        }),
+      );
+      extra = extraWrites(options, ops);
+      if (ops.length > 0) this.#admitted.set(this.nodeId, seq);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (ops.length === 0 && extra.length === 0) return Promise.resolve(ops);
+    return this.#enqueue({ ops, writes: extra }).then(() => ops);
   }
 
   /**
@@ -165,14 +204,20 @@ export class OpLog {
    * previous op is missing fails the whole call with OP_GAP; a timestamp too far ahead fails it
    * with CLOCK_SKEW. Nothing of a failed call is appended.
    */
-  async append(ops: readonly Op[], options: AppendOptions = {}): Promise<Op[]> {
-    this.#assertWritable();
-    const { accepted, reserve } = this.#admit(ops);
-    const extra = extraWrites(options, accepted);
-    reserve();
-    if (accepted.length === 0 && extra.length === 0) return accepted;
-    await this.#enqueue(accepted, extra);
-    return accepted;
+  append(ops: readonly Op[], options: AppendOptions = {}): Promise<Op[]> {
+    let accepted: Op[];
+    let extra: readonly StoreWrite[];
+    try {
+      this.#assertWritable();
+      const admitted = this.#admit(ops);
+      accepted = admitted.accepted;
+      extra = extraWrites(options, accepted);
+      admitted.reserve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (accepted.length === 0 && extra.length === 0) return Promise.resolve(accepted);
+    return this.#enqueue({ ops: accepted, writes: extra }).then(() => accepted);
   }
 
   /**
@@ -181,7 +226,8 @@ export class OpLog {
    * state they produced) in the same transaction. The log's base rises to `vector`: a peer behind
    * it is served a state instead of ops. Ops at or below `vector` appended later are skipped as
    * known; ops the log already holds stay and are still served above the base. Resolves once
-   * durable; after it, versionVector includes `vector`.
+   * durable; after it, versionVector includes `vector`. It commits alone, after every append
+   * admitted before it and before every append admitted after it.
    */
   install(vector: VersionVector, writes: readonly StoreWrite[]): Promise<void> {
     this.#assertWritable();
@@ -191,25 +237,14 @@ export class OpLog {
     // The log stops serving peers below the new base at once (if the commit fails, the log refuses
     // everything until reopened anyway). Ops written from now on may build on ops that will never
     // be in this log: tell the readers that stream it (replication) before any can be appended.
-    const base = this.#base.merge(vector);
-    this.#base = base;
+    this.#base = this.#base.merge(vector);
     for (const listener of this.#installListeners) listener(vector);
-    return this.#serialize(async () => {
-      if (this.#failure) throw this.#failure;
-      const durable = this.#durable.merge(vector);
-      try {
-        await this.#store.commit([
-          ...writes,
-          metaWrite('vv', durable.toValue()),
-          metaWrite('base', base.toValue()),
-          metaWrite('hlc', this.clock.highWater),
-        ]);
-      } catch (error) {
-        this.#fail(error, []);
-        throw this.#failure;
-      }
-      this.#durable = durable;
-    });
+    // A group of its own: appends admitted later may build on the state it brings, so none of them
+    // may become durable before it.
+    this.#open = undefined;
+    const installed = this.#enqueue({ ops: [], writes, install: vector });
+    this.#open = undefined;
+    return installed;
   }
 
   /**
@@ -285,7 +320,23 @@ export class OpLog {
    */
   truncate(watermark: VersionVector): Promise<TruncateResult> {
     this.#assertWritable();
-    return this.#serialize(() => this.#truncate(watermark));
+    const job = () => {
+      if (this.#failure) throw this.#failure;
+      return this.#truncate(watermark);
+    };
+    const prepared: Promise<unknown>[] = [];
+    for (const retention of this.#retentions) if (retention.prepare) prepared.push(retention.prepare());
+    if (prepared.length === 0) return this.#serialize(job);
+    return Promise.all(prepared).then(() => this.#serialize(job));
+  }
+
+  /**
+   * Keeps ops in the log for `retention` (see LogRetention): truncate never deletes an entry holding
+   * an op above its floor, whatever the watermark. Returns the function that lifts it.
+   */
+  retain(retention: LogRetention): () => void {
+    this.#retentions.add(retention);
+    return () => this.#retentions.delete(retention);
   }
 
   /**
@@ -352,32 +403,34 @@ export class OpLog {
     return { accepted, reserve };
   }
 
-  #enqueue(ops: readonly Op[], writes: readonly StoreWrite[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ ops, writes, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        this.#lane = this.#lane.then(() => this.#commitQueued());
-      }
-    });
+  /** Adds an append to the open group (opening one, and scheduling its commit, if none is). */
+  #enqueue(append: PendingAppend): Promise<void> {
+    let group = this.#open;
+    if (group === undefined) {
+      const opened = newGroup();
+      group = opened;
+      this.#open = opened;
+      this.#lane = this.#lane.then(() => this.#commitQueued(opened));
+    }
+    group.appends.push(append);
+    return group.done;
   }
 
-  async #commitQueued(): Promise<void> {
-    this.#scheduled = false;
-    const group = this.#queue;
-    this.#queue = [];
+  async #commitQueued(group: CommitGroup): Promise<void> {
+    if (this.#open === group) this.#open = undefined;
     if (this.#failure) {
-      for (const append of group) append.reject(this.#failure);
+      group.reject(this.#failure);
       return;
     }
     let chunks: LogChunk[];
     try {
-      chunks = await this.#commitGroup(group);
+      chunks = await this.#commitGroup(group.appends);
     } catch (error) {
       this.#fail(error, group);
       return;
     }
-    for (const append of group) append.resolve();
+    // Listeners run before the appends' callers resume: a promise's reactions wait for this turn.
+    group.resolve();
     for (const chunk of chunks) {
       for (const listener of this.#listeners) {
         try {
@@ -397,6 +450,7 @@ export class OpLog {
     const chunks: LogChunk[] = [];
     let lsn = this.#nextLsn;
     let vector = this.#durable;
+    let base = this.#storedBase;
     for (const [entryOps, bytes] of this.#entries(ops)) {
       writes.push({ table: LOG_TABLE, key: lsn, value: bytes });
       for (const [origin, seq] of firstSeqs(entryOps)) {
@@ -405,19 +459,25 @@ export class OpLog {
       chunks.push({ lsn, ops: entryOps });
       lsn++;
     }
-    for (const append of group) for (const write of append.writes) writes.push(write);
+    for (const append of group) {
+      for (const write of append.writes) writes.push(write);
+      if (append.install) {
+        vector = vector.merge(append.install);
+        base = base.merge(append.install);
+      }
+    }
     if (chunks.length > 0) {
       const last = new Map<string, number>();
       for (const op of ops) last.set(op.origin, op.seq);
       vector = vector.merge(VersionVector.from(last));
-      writes.push(
-        metaWrite('vv', vector.toValue()),
-        metaWrite('hlc', this.clock.highWater),
-        metaWrite('next_lsn', lsn),
-      );
+      writes.push(metaWrite('next_lsn', lsn));
     }
+    if (vector !== this.#durable)
+      writes.push(metaWrite('vv', vector.toValue()), metaWrite('hlc', this.clock.highWater));
+    if (base !== this.#storedBase) writes.push(metaWrite('base', base.toValue()));
     await this.#store.commit(writes);
     this.#durable = vector;
+    this.#storedBase = base;
     this.#nextLsn = lsn;
     return chunks;
   }
@@ -430,7 +490,8 @@ export class OpLog {
   }
 
   *#split(ops: readonly Op[]): Generator<[readonly Op[], Uint8Array]> {
-    const bytes = encodeOps(ops);
+    // Every op here was validated on admission.
+    const bytes = encodeValidatedOps(ops);
     if (bytes.length <= this.#maxEntryBytes || ops.length === 1) {
       yield [ops, bytes];
       return;
@@ -440,19 +501,21 @@ export class OpLog {
     yield* this.#split(ops.slice(half));
   }
 
-  #fail(error: unknown, group: readonly PendingAppend[]): void {
+  #fail(error: unknown, group: CommitGroup | undefined): void {
     this.#failure = new StorageError(
       'STORE_WRITE_FAILED',
       `a log commit failed, so nothing in it was acknowledged (${(error as Error)?.message ?? String(error)}); ` +
         'the log refuses appends until it is reopened',
       { cause: error },
     );
-    for (const append of group) append.reject(this.#failure);
-    for (const append of this.#queue) append.reject(this.#failure);
-    this.#queue = [];
+    group?.reject(this.#failure);
+    this.#open?.reject(this.#failure);
+    this.#open = undefined;
   }
 
-  async #truncate(watermark: VersionVector): Promise<TruncateResult> {
+  async #truncate(requested: VersionVector): Promise<TruncateResult> {
+    let watermark = requested;
+    for (const retention of this.#retentions) watermark = watermark.meet(retention.floor());
     const durable = this.#durable;
     let cut = this.#nextLsn;
     for (const { origin, from } of durable.missingFrom(watermark)) {
@@ -465,7 +528,7 @@ export class OpLog {
       writes.push({ table: LOG_TABLE, key, value: undefined });
       removedEntries++;
     }
-    let base = this.#base;
+    let base = this.#storedBase;
     for (const [origin, seq] of durable.entries()) {
       let firstKept = seq + 1;
       for await (const { key, value } of this.#store.range(LOG_INDEX_TABLE, indexBounds(origin))) {
@@ -479,9 +542,16 @@ export class OpLog {
     }
     if (removedEntries === 0) return { removedEntries, base: this.#base };
     writes.push(metaWrite('base', base.toValue()));
-    await this.#store.commit(writes);
-    this.#base = base;
-    return { removedEntries, base };
+    try {
+      await this.#store.commit(writes);
+    } catch (error) {
+      this.#fail(error, undefined);
+      throw this.#failure;
+    }
+    this.#storedBase = base;
+    // Installs begun meanwhile raised the base in memory already.
+    this.#base = this.#base.merge(base);
+    return { removedEntries, base: this.#base };
   }
 
   /** The LSN of the entry holding `origin`'s op `seq`, if the log still has one at or below it. */
@@ -518,66 +588,9 @@ export class OpLog {
   }
 }
 
-interface LogState {
-  readonly vector: VersionVector;
-  readonly base: VersionVector;
-  readonly highWater: number;
-  readonly nextLsn: number;
-}
-
-/** Reads the log's state from the store, initialising an empty store, and checks it holds together. */
-async function recover(store: Store, nodeId: string): Promise<LogState> {
-  const format = readStoredNumber(await store.get(META_TABLE, 'format'), 'format marker');
-  if (format === undefined) {
-    for (const table of [LOG_TABLE, META_TABLE]) {
-      for await (const _ of store.range(table, { limit: 1 })) {
-        throw new StorageError(
-          'STORE_FORMAT',
-          'the store holds data but no Driftless format marker: point the node at an empty or Driftless data directory',
-        );
-      }
-    }
-    await store.commit([metaWrite('format', LOG_FORMAT), metaWrite('node', nodeId)]);
-  } else if (format !== LOG_FORMAT) {
-    throw new StorageError(
-      'STORE_FORMAT',
-      `the store is in format ${format}, and this version of Driftless reads format ${LOG_FORMAT}: upgrade Driftless`,
-    );
-  }
-  const owner = readStoredString(await store.get(META_TABLE, 'node'), 'node id') ?? nodeId;
-  if (owner !== nodeId) {
-    throw new StorageError(
-      'STORE_WRONG_NODE',
-      `the store belongs to node "${owner}", not "${nodeId}": start it as "${owner}", or give "${nodeId}" its own data directory`,
-    );
-  }
-  const vector = readStoredVector(await store.get(META_TABLE, 'vv'), 'version vector');
-  const base = readStoredVector(await store.get(META_TABLE, 'base'), 'base vector');
-  const highWater = readStoredNumber(await store.get(META_TABLE, 'hlc'), 'clock high-water mark') ?? 0;
-  const nextLsn = readStoredNumber(await store.get(META_TABLE, 'next_lsn'), 'next LSN') ?? 1;
-  for await (const { key, value } of store.range(LOG_TABLE, { reverse: true, limit: 1 })) {
-    if (typeof key !== 'number' || key >= nextLsn)
-      throwCorrupt(`last entry (${String(key)} ≥ next LSN ${nextLsn})`);
-    for (const op of decodeEntry(value, key)) {
-      if (!vector.includes(op.origin, op.seq)) throwCorrupt(`version vector (it lacks ${formatDot(op)})`);
-    }
-  }
-  if (!vector.dominates(base)) throwCorrupt('base vector (ahead of the version vector)');
-  return { vector, base, highWater, nextLsn };
-}
-
 function extraWrites(options: AppendOptions, ops: readonly Op[]): readonly StoreWrite[] {
   const { writes } = options;
   return typeof writes === 'function' ? writes(ops) : (writes ?? []);
-}
-
-function decodeEntry(bytes: Uint8Array, lsn: number): Op[] {
-  try {
-    return decodeOps(bytes);
-  } catch (error) {
-    if (error instanceof ProtocolError) throwCorrupt(`entry ${lsn}`, error);
-    throw error;
-  }
 }
 
 function encodeLsn(lsn: number): Uint8Array {

@@ -18,6 +18,11 @@ export function isValueMap(value: Value | undefined): value is ValueMap {
   );
 }
 
+/**
+ * String.prototype.isWellFormed (ES2024: Node 20, current browsers) when the runtime has it: it
+ * runs on every key and string value written, and is several times faster than the regexes.
+ */
+const nativeWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
 const SURROGATE = /[\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -26,7 +31,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * where a lone surrogate becomes U+FFFD: such a string would change on its way to a peer.
  */
 export function isWellFormed(text: string): boolean {
-  return !SURROGATE.test(text) || !LONE_SURROGATE.test(text);
+  return nativeWellFormed ? nativeWellFormed.call(text) : !SURROGATE.test(text) || !LONE_SURROGATE.test(text);
 }
 
 /**

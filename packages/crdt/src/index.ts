@@ -12,20 +12,20 @@ export {
   type MutationKind,
 } from './mutation.js';
 export {
-  type Change,
   type ListOptions,
   type ListPage,
   MAX_LIST_LIMIT,
   type ReadResult,
-  ReplicaState,
-} from './replica-state.js';
+} from './replica-read.js';
+export { type Change, ReplicaState } from './replica-state.js';
 export {
+  DEFAULT_CHECKPOINT_OPS,
   type DurableChanges,
   ReplicaStore,
   type ReplicaStoreOptions,
-  STATE_TABLE,
 } from './replica-store.js';
 export { SNAPSHOT_FORMAT } from './snapshot.js';
 export { compareStamps, type Stamp } from './stamp.js';
+export { STATE_TABLE } from './state-checkpoint.js';
 export type { ConflictKind, TypeName } from './types/crdt-type.js';
 export { MAX_YJS_PENDING_BYTES, MAX_YJS_PENDING_UPDATES } from './types/yjs.js';

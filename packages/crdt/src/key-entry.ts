@@ -98,17 +98,44 @@ export class KeyEntry {
   }
 
   /**
-   * True when the key reads as absent in every type and every write and delete it remembers is
-   * below `stable` (seen by every replica): then any later op on the key is causally after all of
-   * them, so the entry can be dropped without resurrecting anything.
+   * Compacts the entry below `stable`, which must be causally stable here: every op still to
+   * arrive comes after all of it (a greater stamp, and it saw every op there). A stable tombstone
+   * goes (its counter totals stay, in the counter state); each type's state forgets what only ops
+   * concurrent with stable ones could need (CrdtType.compact); hidden states left with nothing go.
+   * Reads are unchanged, now and after any op still to come. Once every op is stable, the result
+   * depends only on the ops, not on when or how often the replica compacted before: replicas that
+   * collected at different moments agree byte for byte once they collect with the same vector.
+   *
+   * `everything` says `stable` holds every op this replica has applied, so every delete of the key
+   * is stable. Returns what happened: 'drop' when nothing is left (every state empty, no
+   * tombstone, the latest value op stable), 'changed' or 'same'.
    */
-  isCollectable(stable: VersionVector): boolean {
+  compact(stable: VersionVector, everything: boolean): 'drop' | 'changed' | 'same' {
     const below = (dot: Dot | undefined) => dot === undefined || stable.includes(dot.origin, dot.seq);
-    if (!below(this.winner) || !below(this.tombstone?.stamp)) return false;
-    const states: [TypeName, unknown][] = [[this.type, this.state], ...(this.hidden ?? [])];
-    return states.every(
-      ([type, state]) => typeOf(type).read(state) === undefined && typeOf(type).dots(state).every(below),
-    );
+    let changed = false;
+    if (this.tombstone && below(this.tombstone.stamp)) {
+      // Later deletes carry absolute counter totals: the deleted ones stay as the counter's baseline.
+      if (this.tombstone.counterSeen.size > 0) this.stateOf('counter');
+      this.tombstone = undefined;
+      changed = true;
+    }
+    // A deleted Yjs document does not say which deletes covered it: it goes only once every delete
+    // is known to be stable (see yjs.ts compact).
+    changed = typeOf(this.type).compact(this.state, stable, everything) || changed;
+    let empty = isEmpty(this.type, this.state);
+    if (this.hidden) {
+      for (const [type, state] of this.hidden) {
+        changed = typeOf(type).compact(state, stable, everything) || changed;
+        // A state holding nothing beyond the tombstone's effect is made again, the same, when needed.
+        if (isEmpty(type, state) || this.isBlank(type)) {
+          this.hidden.delete(type);
+          changed = true;
+        } else empty = false;
+      }
+      if (this.hidden.size === 0) this.hidden = undefined;
+    }
+    if (empty && this.tombstone === undefined && below(this.winner)) return 'drop';
+    return changed ? 'changed' : 'same';
   }
 
   /** What a reader sees, or undefined when the key reads as absent. */
@@ -194,6 +221,12 @@ export class KeyEntry {
     };
     this.tombstone = joinTombstones(this.tombstone, latest);
   }
+}
+
+/** Whether a state holds nothing at all: it encodes as a new one does. */
+function isEmpty(type: TypeName, state: unknown): boolean {
+  const crdt = typeOf(type);
+  return crdt.read(state) === undefined && sameEncoding(crdt.encode(state), crdt.encode(crdt.create()));
 }
 
 function sameEncoding(a: Value, b: Value): boolean {

@@ -1,6 +1,5 @@
 import {
   compareUtf8,
-  type Dot,
   DriftlessError,
   decode,
   encode,
@@ -19,6 +18,14 @@ import { type CollectionMode, type Intent, validateIntent } from './intent.js';
 import { KeyEntry } from './key-entry.js';
 import { decodeMutation, encodeMutation, type Mutation, type MutationKind } from './mutation.js';
 import {
+  type ListOptions,
+  type ListPage,
+  lowerBound,
+  MAX_LIST_LIMIT,
+  type ReadResult,
+  readEntry,
+} from './replica-read.js';
+import {
   type Collections,
   decodeEntry,
   decodeSnapshot,
@@ -26,23 +33,11 @@ import {
   encodeEntry,
   encodeSnapshot,
 } from './snapshot.js';
-import { stampOf } from './stamp.js';
-import { type CounterState, observedTotals } from './types/counter.js';
-import type { ConflictKind, TypeName } from './types/crdt-type.js';
-import { elementDots, type OrSetState } from './types/or-set.js';
-import { TYPE_OF_KIND, TYPES } from './types/registry.js';
-import { checkLocalUpdate, visibleDocumentIds, type YjsState } from './types/yjs.js';
-
-/** The most keys one listing returns. */
-export const MAX_LIST_LIMIT = 10_000;
-
-/** What a read returns: the key's type and value; a multi-value register also lists its siblings. */
-export interface ReadResult {
-  readonly type: TypeName;
-  /** The value; for a multi-value register, the value when there is exactly one sibling. */
-  readonly value: Value | undefined;
-  readonly siblings?: readonly { readonly value: Value; readonly origin: string; readonly hlc: number }[];
-}
+import { type Stamp, stampOf } from './stamp.js';
+import type { ConflictSink } from './types/crdt-type.js';
+import { TYPE_OF_KIND } from './types/registry.js';
+import { checkLocalUpdate, type YjsState } from './types/yjs.js';
+import { mutationFor } from './write-mutation.js';
 
 /** What applying an op did, for change feeds. */
 export interface Change {
@@ -53,20 +48,6 @@ export interface Change {
   readonly kind: MutationKind | 'rejected';
   /** Whether the key's state changed. */
   readonly changed: boolean;
-}
-
-/** One page of a listing. */
-export interface ListPage {
-  readonly items: readonly ({ readonly key: string } & ReadResult)[];
-  /** Pass as `cursor` to read the next page; absent on the last page. */
-  readonly cursor?: string;
-}
-
-/** Options of a listing: keys starting with `prefix`, after `cursor`, at most `limit`. */
-export interface ListOptions {
-  readonly prefix?: string;
-  readonly limit?: number;
-  readonly cursor?: string;
 }
 
 /**
@@ -83,10 +64,33 @@ export class ReplicaState {
   readonly #conflicts = new Map<string, ConflictCounts>();
   readonly #listeners = new Set<(event: ConflictEvent) => void>();
   #rejected = 0;
+  /** The op being applied, and the conflicts it met: one sink for every op, not a closure each. */
+  #applyingOp: Op | undefined;
+  #applyingStamp: Stamp | undefined;
+  #events: ConflictEvent[] | undefined;
+  readonly #conflict: ConflictSink = (kind, winner, loser) => {
+    const op = this.#applyingOp as Op;
+    const stamp = this.#applyingStamp as Stamp;
+    this.#events ??= [];
+    this.#events.push({
+      collection: op.collection,
+      key: op.key,
+      kind,
+      winner: winner ?? stamp,
+      loser: loser ?? stamp,
+    });
+  };
 
   /** The ops applied, as a version vector. */
   get versionVector(): VersionVector {
     return VersionVector.from(this.#vector);
+  }
+
+  /** Keys held, including those that read as absent (deleted, not yet collected). */
+  get keyCount(): number {
+    let count = 0;
+    for (const keys of this.#collections.values()) count += keys.size;
+    return count;
   }
 
   /** Ops whose mutation was invalid and were applied as no-ops. */
@@ -125,7 +129,7 @@ export class ReplicaState {
       throw new DriftlessError('INVALID_ARGUMENT', 'a key must be a non-empty string of ≤ 512 characters');
     validateIntent(intent);
     const entry = this.#collections.get(collection)?.get(key);
-    const mutation = this.#mutationFor(collection, intent, entry);
+    const mutation = mutationFor(intent, entry, this.collectionMode(collection));
     if (mutation.kind !== 'del' && entry?.isPresent()) {
       const type = TYPE_OF_KIND[mutation.kind];
       if (type !== entry.type) {
@@ -159,15 +163,15 @@ export class ReplicaState {
     const saved = existing?.save();
     const entry = this.#entry(op.collection, op.key, mutation);
     const stamp = stampOf(op);
-    const events: ConflictEvent[] = [];
-    const conflict = (kind: ConflictKind, winner = stamp, loser = stamp) =>
-      events.push({ collection: op.collection, key: op.key, kind, winner, loser });
+    this.#applyingOp = op;
+    this.#applyingStamp = stamp;
+    this.#events = undefined;
     let changed: boolean;
     try {
       changed =
         mutation.kind === 'del'
           ? entry.applyDelete({ stamp, seen: mutation.seen, counterSeen: mutation.counterSeen })
-          : entry.applyValue(TYPE_OF_KIND[mutation.kind], stamp, mutation, conflict);
+          : entry.applyValue(TYPE_OF_KIND[mutation.kind], stamp, mutation, this.#conflict);
     } catch (error) {
       if (mutation.kind !== 'yjs' || !(error instanceof DriftlessError) || error.code !== 'MUTATION_INVALID')
         throw error;
@@ -175,7 +179,10 @@ export class ReplicaState {
       else this.#forget(op.collection, op.key);
       return this.#reject(op);
     }
-    for (const event of events) this.#report(event);
+    // Filled by #conflict during the apply, which flow analysis cannot see.
+    const events = this.#events as ConflictEvent[] | undefined;
+    this.#events = undefined;
+    if (events) for (const event of events) this.#report(event);
     this.#vector.set(op.origin, op.seq);
     return { collection: op.collection, key: op.key, op, kind: mutation.kind, changed };
   }
@@ -301,24 +308,33 @@ export class ReplicaState {
       );
     }
     const seenHere = this.versionVector;
+    // Once joined, this side holds every op either side held: what either collected below is
+    // stable here. Each joined key is compacted below both, as collecting would leave it.
+    const collected = this.#collected.merge(other.collected);
     const changed: { collection: string; key: string }[] = [];
     for (const [name, theirs] of other.collections) {
       const ours = this.#collections.get(name) ?? new Map<string, KeyEntry>();
       this.#collections.set(name, ours);
       for (const [key, entry] of theirs) {
         const before = ours.get(key);
+        // Encoded first: merging and compacting may change the states they reuse.
+        const was = before && encode(encodeEntry(before));
         // A key this side lacks merges with a fresh empty entry (merges may reuse their arguments).
         const merged = (before ?? KeyEntry.create('register')).merge(entry, seenHere, other.vector);
+        if (merged.compact(collected, false) === 'drop') {
+          ours.delete(key);
+          if (before) changed.push({ collection: name, key });
+          continue;
+        }
         ours.set(key, merged);
-        if (!before || !sameBytes(encode(encodeEntry(before)), encode(encodeEntry(merged))))
-          changed.push({ collection: name, key });
+        if (!was || !sameBytes(was, encode(encodeEntry(merged)))) changed.push({ collection: name, key });
       }
       this.#sortedKeys.delete(name);
     }
     for (const [origin, seq] of other.vector.entries()) {
       if (seq > (this.#vector.get(origin) ?? 0)) this.#vector.set(origin, seq);
     }
-    this.#collected = this.#collected.merge(other.collected);
+    this.#collected = collected;
     return changed;
   }
 
@@ -328,9 +344,11 @@ export class ReplicaState {
   }
 
   /**
-   * Drops every key that reads as absent and whose writes and deletes are all below `stable`.
-   * Returns the keys dropped. From then on, a replica behind `stable` must re-bootstrap (see
-   * applyDelta).
+   * Compacts every key below `stable` (KeyEntry.compact): forgets stable tombstones and what they
+   * hid, and drops the keys left with nothing, which read as absent. Returns the keys dropped;
+   * `compacted` is called for each key kept whose stored form changed. Replicas that collect at
+   * different moments end in the same state once they have all collected with the same vector.
+   * From then on, a replica behind `stable` must re-bootstrap (see applyDelta).
    *
    * `stable` (supplied by the sync layer) must be causally stable here: every op this replica has
    * yet to apply must come causally after every op below it. The meet of what every member has
@@ -339,17 +357,25 @@ export class ReplicaState {
    * of the version vectors members reported, each one only once this replica has applied
    * everything in it.
    */
-  collectTombstones(stable: VersionVector): { collection: string; key: string }[] {
+  collectTombstones(
+    stable: VersionVector,
+    compacted?: (collection: string, key: string) => void,
+  ): { collection: string; key: string }[] {
     const dropped: { collection: string; key: string }[] = [];
+    const below = stable.meet(this.versionVector);
+    const everything = below.dominates(this.versionVector);
     for (const [collection, entries] of this.#collections) {
+      const before = dropped.length;
       for (const [key, entry] of entries) {
-        if (!entry.isCollectable(stable)) continue;
+        const outcome = entry.compact(below, everything);
+        if (outcome === 'changed') compacted?.(collection, key);
+        if (outcome !== 'drop') continue;
         entries.delete(key);
         dropped.push({ collection, key });
       }
-      if (dropped.length > 0) this.#sortedKeys.delete(collection);
+      if (dropped.length > before) this.#sortedKeys.delete(collection);
     }
-    this.#collected = this.#collected.merge(stable.meet(this.versionVector));
+    this.#collected = this.#collected.merge(below);
     return dropped;
   }
 
@@ -401,40 +427,6 @@ export class ReplicaState {
     return bytesToHex(sha256(encode(encodeCollections(this.#collections))));
   }
 
-  #mutationFor(collection: string, intent: Intent, entry: KeyEntry | undefined): Mutation {
-    const peek = (type: TypeName) => entry?.peek(type);
-    const dots = (type: TypeName): Dot[] => {
-      const state = peek(type);
-      return state === undefined ? [] : TYPES[type].liveDots(state);
-    };
-    switch (intent.kind) {
-      case 'set':
-        return this.collectionMode(collection) === 'mv'
-          ? { kind: 'mvset', value: intent.value, seen: dots('mv') }
-          : { kind: 'set', value: intent.value, seen: dots('register') };
-      case 'patch':
-        return { kind: 'patch', patch: intent.patch, seen: dots('document') };
-      case 'incr':
-        return { kind: 'incr', delta: intent.delta };
-      case 'add':
-      case 'remove': {
-        const set = peek('set') as OrSetState | undefined;
-        const seen = set ? elementDots(set, intent.element) : [];
-        return { kind: intent.kind, element: intent.element, seen };
-      }
-      case 'yjs': {
-        const state = peek('yjs') as YjsState | undefined;
-        return { kind: 'yjs', update: intent.update, base: state ? visibleDocumentIds(state) : [] };
-      }
-      case 'del': {
-        const seen = [...dots('mv'), ...dots('set'), ...dots('yjs')];
-        const counter = peek('counter') as CounterState | undefined;
-        const counterSeen = counter ? observedTotals(counter) : [];
-        return { kind: 'del', seen, counterSeen };
-      }
-    }
-  }
-
   #entry(collection: string, key: string, mutation: Mutation): KeyEntry {
     let entries = this.#collections.get(collection);
     if (!entries) {
@@ -470,14 +462,6 @@ export class ReplicaState {
   }
 }
 
-function readEntry(entry: KeyEntry): ReadResult | undefined {
-  const value = entry.read();
-  if (value === undefined) return undefined;
-  if (entry.type !== 'mv') return { type: entry.type, value };
-  const siblings = value as unknown as { value: Value; origin: string; hlc: number }[];
-  return { type: 'mv', value: siblings.length === 1 ? siblings[0]?.value : undefined, siblings };
-}
-
 function holdsKeys(collections: Collections): boolean {
   for (const keys of collections.values()) if (keys.size > 0) return true;
   return false;
@@ -497,15 +481,4 @@ function decodeStored(bytes: Uint8Array): Value {
       { cause: error },
     );
   }
-}
-
-function lowerBound(keys: readonly string[], key: string): number {
-  let low = 0;
-  let high = keys.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (compareUtf8(keys[mid] as string, key) < 0) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }

@@ -1,31 +1,44 @@
 import {
   DriftlessError,
-  decode,
-  encode,
   formatDot,
-  isCollectionName,
-  isKey,
   type Op,
   OpLog,
+  OpLogError,
   type OpLogOptions,
-  ProtocolError,
   StorageError,
   type Store,
   type StoreWrite,
-  VersionVector,
+  type VersionVector,
+  type Write,
 } from '@driftless/core';
+import { Checkpointer, type CheckpointPolicy } from './checkpointer.js';
 import type { Intent } from './intent.js';
 import { decodeMutation } from './mutation.js';
-import { type Change, ReplicaState } from './replica-state.js';
-import { decodeSnapshot } from './snapshot.js';
-
-/** Where a persistent replica keeps each key's state: `<collection>/<key>` → encoded entry. */
-export const STATE_TABLE = 'state';
-const STATE_META_TABLE = 'state_meta';
-const COLLECTED = 'collected';
+import type { Change, ReplicaState } from './replica-state.js';
+import { decodeSnapshot, latestHlc } from './snapshot.js';
+import { type LoadedState, loadState } from './state-checkpoint.js';
 
 /** Options of ReplicaStore.open. */
-export type ReplicaStoreOptions = OpLogOptions;
+export interface ReplicaStoreOptions extends OpLogOptions {
+  /**
+   * Ops applied between automatic checkpoints of the state, at least (default 4,096). A larger state
+   * waits for a sixteenth of its key count (at most 131,072 ops): a checkpoint rewrites the pages of
+   * the keys it holds, so on a large state it must hold many for each page to be worth writing.
+   * Opening replays the log above the last checkpoint.
+   */
+  readonly checkpointOps?: number;
+  /**
+   * Keys a checkpoint encodes per turn of the event loop (default 256, about 0.5 ms): it is written
+   * in the background, a slice at a time, so the node keeps serving meanwhile.
+   */
+  readonly checkpointSliceKeys?: number;
+}
+
+/** Ops between automatic checkpoints, at least. */
+export const DEFAULT_CHECKPOINT_OPS = 4096;
+const DEFAULT_SLICE_KEYS = 256;
+const NO_WRITES: readonly StoreWrite[] = [];
+const NO_CHANGES: readonly Change[] = [];
 
 /**
  * What one commit made durable, for change feeds: ops appended to the log (local writes and ops
@@ -41,9 +54,11 @@ export type DurableChanges =
     };
 
 /**
- * A replica that persists: its op log and its state in one Store. Every append commits the log
- * entry and the new state of the keys it touched in one transaction, so after a crash the two
- * always agree, and reopening restores the same state (and digest).
+ * A replica that persists: its op log and its state in one Store. The log is the source of truth;
+ * the state is checkpointed beside it every few thousand ops (state-checkpoint.ts), in the
+ * background (checkpointer.ts), and reopening loads the checkpoint and replays the log above it, so
+ * after a crash it restores the same state (and digest) as the durable log. An append writes only
+ * its log entry: the state of the keys it touched waits for the next checkpoint.
  *
  * Ops are applied to the in-memory state when they are admitted to the log, in log order (so a
  * write prepared meanwhile sees the ones before it), and acknowledged only once durable. A local
@@ -52,134 +67,192 @@ export type DurableChanges =
  * failure is reported, and the log refuses further writes until the replica is reopened.
  * Conflict events and counts already reported for the undone ops stay reported.
  *
- * Tombstone collection commits through the log too, in order with the appends before it, so a
- * key's stored state is always the last one memory held.
+ * Tombstone collection and installing a peer's state change the state without an op, so each
+ * commits a checkpoint with its own change, in order with the appends around it. The log keeps
+ * every op above the last durable checkpoint, whatever truncation is asked of it.
  */
 export class ReplicaStore {
   readonly log: OpLog;
   readonly state: ReplicaState;
   readonly #store: Store;
+  readonly #checkpointer: Checkpointer;
+  #closing = false;
   /** Once a commit has failed: reloading the state from what is durable. */
   #rollback: Promise<void> | undefined;
   readonly #changeListeners = new Set<(changes: DurableChanges) => void>();
   /** Changes of ops admitted but not yet durable, by dot; kept only while someone listens. */
   readonly #admitted = new Map<string, Change>();
+  /**
+   * How write and receive append: the log calls `writes` synchronously with the ops it admits, which
+   * applies them; the changes wait in #applied for the caller. One object for every append (not
+   * closures each). The append itself writes only its log entry.
+   */
+  readonly #applyOptions = {
+    writes: (ops: readonly Op[]): readonly StoreWrite[] => {
+      this.#applied = this.#applyAll(ops);
+      return NO_WRITES;
+    },
+  };
+  #applied: readonly Change[] = NO_CHANGES;
+  readonly #onAppendFailed = (error: unknown): Promise<never> => this.#recover(error);
 
-  private constructor(store: Store, log: OpLog, state: ReplicaState) {
+  private constructor(store: Store, log: OpLog, loaded: LoadedState, policy: CheckpointPolicy) {
     this.#store = store;
     this.log = log;
-    this.state = state;
+    this.state = loaded.state;
+    // A background checkpoint's failure fails the log; every waiting write reports it.
+    this.#checkpointer = new Checkpointer(loaded.state, log, loaded, policy, (error) => {
+      this.#recover(error).catch(() => {});
+    });
     log.onAppend((chunk) => this.#reportOps(chunk.lsn, chunk.ops));
+    // Truncation checkpoints first, so the log need only keep what came after.
+    log.retain({ floor: () => this.#checkpointer.floor, prepare: () => this.checkpoint() });
   }
 
   /**
-   * Opens the log and loads the state from `store`. Throws SNAPSHOT_INVALID when a stored state
-   * entry is damaged, STORE_CORRUPT when the state's metadata is; writes nothing either way.
+   * Opens the log and loads the state from `store` (its checkpoint, then the log above it). Throws
+   * SNAPSHOT_INVALID when a stored state entry is damaged, STORE_CORRUPT when the state's metadata
+   * is; writes nothing either way.
    */
   static async open(options: ReplicaStoreOptions): Promise<ReplicaStore> {
+    const policy = {
+      checkpointOps: options.checkpointOps ?? DEFAULT_CHECKPOINT_OPS,
+      sliceKeys: options.checkpointSliceKeys ?? DEFAULT_SLICE_KEYS,
+    };
+    for (const [name, value] of Object.entries(policy)) {
+      if (!Number.isSafeInteger(value) || value < 1)
+        throw new DriftlessError('INVALID_ARGUMENT', `${name} must be a whole number of at least 1`);
+    }
     const log = await OpLog.open(options);
-    const state = await loadState(options.store, log.versionVector);
-    return new ReplicaStore(options.store, log, state);
+    const loaded = await loadState(options.store, log);
+    return new ReplicaStore(options.store, log, loaded, policy);
   }
 
   /** Writes at this replica: prepares the intent, appends the op, and resolves once it is durable. */
-  async write(
-    collection: string,
-    key: string,
-    intent: Intent,
-  ): Promise<{ op: Op; change: Change | undefined }> {
-    const write = this.state.prepare(collection, key, intent);
-    let change: Change | undefined;
-    const [op] = await this.#durably(
-      this.log.appendLocal([write], {
-        writes: (ops) => {
-          const { changes, writes } = this.#applyAll(ops);
-          change = changes[0];
-          return writes;
-        },
-      }),
-    );
-    return { op: op as Op, change };
+  write(collection: string, key: string, intent: Intent): Promise<{ op: Op; change: Change | undefined }> {
+    let write: Write;
+    try {
+      write = this.state.prepare(collection, key, intent);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#applied = NO_CHANGES;
+    const appended = this.log.appendLocal([write], this.#applyOptions);
+    const change = this.#applied[0];
+    return appended.then((ops) => ({ op: ops[0] as Op, change }), this.#onAppendFailed);
   }
 
   /** Applies ops from other replicas (each origin's in order, causally); resolves with the changes once durable. */
-  async receive(ops: readonly Op[]): Promise<Change[]> {
-    let changes: Change[] = [];
-    await this.#durably(
-      this.log.append(ops, {
-        writes: (accepted) => {
-          const applied = this.#applyAll(accepted);
-          changes = applied.changes;
-          return applied.writes;
+  receive(ops: readonly Op[]): Promise<Change[]> {
+    this.#applied = NO_CHANGES;
+    const appended = this.log.append(ops, this.#applyOptions);
+    // A fresh array from #applyAll whenever the append goes ahead (NO_CHANGES only when it fails).
+    const changes = this.#applied as Change[];
+    return appended.then(() => changes, this.#onAppendFailed);
+  }
+
+  /**
+   * Checkpoints the state now (in order with the appends before it), so that reopening replays
+   * nothing written so far; resolves once durable. Does nothing when nothing changed since the last.
+   */
+  checkpoint(): Promise<void> {
+    let checkpoint: VersionVector | undefined;
+    return this.log
+      .append([], {
+        writes: () => {
+          if (this.#checkpointer.clean) return NO_WRITES;
+          const taken = this.#checkpointer.takeNow();
+          checkpoint = taken.vector;
+          return taken.writes;
         },
-      }),
-    );
-    return changes;
+      })
+      .then(
+        () => {
+          if (checkpoint) this.#checkpointer.checkpointed(checkpoint);
+        },
+        (error: unknown) => this.#recover(error),
+      );
   }
 
   /**
    * Collects tombstones below `stable` (see ReplicaState.collectTombstones) and persists the
-   * result; resolves with how many keys were dropped, once durable.
+   * result with a checkpoint; resolves with how many keys were dropped, once durable.
    */
-  async collectTombstones(stable: VersionVector): Promise<number> {
+  collectTombstones(stable: VersionVector): Promise<number> {
     let dropped = 0;
+    let checkpoint: VersionVector | undefined;
     // An append of no ops: it commits in order with every append admitted before it.
-    await this.#durably(
-      this.log.append([], {
+    return this.log
+      .append([], {
         writes: () => {
           const before = this.state.collectedBelow;
-          const keys = this.state.collectTombstones(stable);
+          // A checkpoint under way must not encode a key this changes without an op.
+          this.#checkpointer.abandon();
+          let compacted = 0;
+          const keys = this.state.collectTombstones(stable, (collection, key) => {
+            this.#checkpointer.touch(collection, key);
+            compacted++;
+          });
           dropped = keys.length;
-          const writes: StoreWrite[] = keys.map(({ collection, key }) => ({
-            table: STATE_TABLE,
-            key: `${collection}/${key}`,
-            value: undefined,
-          }));
-          if (writes.length > 0 || !this.state.collectedBelow.equals(before)) {
-            writes.push({
-              table: STATE_META_TABLE,
-              key: COLLECTED,
-              value: encode(this.state.collectedBelow.toValue()),
-            });
-          }
-          return writes;
+          if (keys.length === 0 && compacted === 0 && this.state.collectedBelow.equals(before))
+            return NO_WRITES;
+          // The changed keys' ops may be above the stored checkpoint: replaying them would undo the
+          // collection (bring dropped keys back), so the collection is a checkpoint.
+          for (const { collection, key } of keys) this.#checkpointer.touch(collection, key);
+          const taken = this.#checkpointer.takeNow();
+          checkpoint = taken.vector;
+          return taken.writes;
         },
-      }),
-    );
-    return dropped;
+      })
+      .then(
+        () => {
+          if (checkpoint) this.#checkpointer.checkpointed(checkpoint);
+          return dropped;
+        },
+        (error: unknown) => this.#recover(error),
+      );
   }
 
   /**
    * Joins a compacted delta or a snapshot from a peer (see ReplicaState.applyDelta) and persists
-   * the keys it changed with the log's new vectors in one commit (OpLog.install), so a crash never
+   * it as a checkpoint with the log's new vectors in one commit (OpLog.install), so a crash never
    * leaves state and log apart. Resolves with how many keys changed, once durable. Throws
    * SNAPSHOT_INVALID or REBOOTSTRAP_REQUIRED having changed nothing; `check`, called with the
    * state's vector before anything changes, may throw to refuse it.
    */
   async installState(bytes: Uint8Array, check?: (vector: VersionVector) => void): Promise<number> {
-    const { vector } = decodeSnapshot(bytes);
+    const { vector, collections } = decodeSnapshot(bytes);
     // The caller may refuse the state by what it claims to hold (a peer may not forge origins).
     check?.(vector);
+    // Writes made here later must order after every write the state holds, as after received ops
+    // (last writer wins by timestamp). A state too far ahead of this clock is refused (CLOCK_SKEW).
+    const latest = latestHlc(collections);
+    if (latest !== undefined) this.log.clock.observe(latest);
+    const failure = this.log.failure;
+    if (failure) {
+      throw new OpLogError(
+        'LOG_FAILED',
+        `the op log refuses writes after a failed commit; reopen it (${failure.message})`,
+      );
+    }
+    // A checkpoint under way must not encode a key the delta changes without an op.
+    this.#checkpointer.abandon();
     const changed = this.state.applyDelta(bytes);
-    const writes: StoreWrite[] = changed.map(({ collection, key }) => ({
-      table: STATE_TABLE,
-      key: `${collection}/${key}`,
-      value: this.state.encodedEntry(collection, key),
-    }));
-    writes.push({
-      table: STATE_META_TABLE,
-      key: COLLECTED,
-      value: encode(this.state.collectedBelow.toValue()),
-    });
+    for (const { collection, key } of changed) this.#checkpointer.touch(collection, key);
+    // The state brought no ops to replay: only a checkpoint can hold it.
+    const { writes, vector: checkpoint } = this.#checkpointer.takeNow();
     // The delta's own vector, not the state's: ops admitted here but not yet durable stay pending.
     const installed = this.log.install(vector, writes);
     // Reported from a reaction on the install's own promise: it runs before the log's next commit
     // starts, so listeners see the install in commit order with the appends around it.
     installed.then(
-      () => this.#report({ type: 'state', vector, keys: changed }),
+      () => {
+        this.#checkpointer.checkpointed(checkpoint);
+        this.#report({ type: 'state', vector, keys: changed });
+      },
       () => {},
     );
-    await this.#durably(installed);
+    await installed.catch((error: unknown) => this.#recover(error));
     return changed.length;
   }
 
@@ -195,57 +268,60 @@ export class ReplicaStore {
     };
   }
 
-  /** Waits for pending appends and closes the log (not the store). */
-  close(): Promise<void> {
+  /** Checkpoints the state, waits for pending appends and closes the log (not the store). */
+  async close(): Promise<void> {
+    if (!this.#closing && this.log.failure === undefined) {
+      this.#closing = true;
+      // Only to spare the next open a replay: the log holds everything, so a failure loses nothing.
+      await this.checkpoint().catch(() => undefined);
+    }
+    this.#closing = true;
+    // A background checkpoint left over (the log failed) must not start once the log is closed.
+    this.#checkpointer.abandon();
     return this.log.close();
   }
 
   /**
-   * Waits for an append. When it fails because a commit failed, the state holds ops that never
+   * After an append failed. When it failed because a commit failed, the state holds ops that never
    * became durable (this one's and those committed with it): reload it from the store first. Every
    * op admitted but not durable fails with the commit, and the log admits nothing after it, so what
    * the store holds is exactly what the state must hold.
    */
-  async #durably<T>(append: Promise<T>): Promise<T> {
-    try {
-      return await append;
-    } catch (error) {
-      if (this.log.failure === undefined) throw error;
-      this.#admitted.clear();
-      this.#rollback ??= loadState(this.#store, this.log.versionVector).then((durable) =>
-        this.state.replaceWith(durable),
-      );
-      const reloadFailure = await this.#rollback.then(
-        () => undefined,
-        (reloadError: unknown) => reloadError,
-      );
-      if (reloadFailure === undefined) throw error;
-      throw new StorageError(
-        'STORE_WRITE_FAILED',
-        `${(error as Error).message}; reloading the durable state failed too, so the state in memory ` +
-          `may hold writes that were not stored (${(reloadFailure as Error)?.message}): reopen the replica`,
-        { cause: error },
-      );
-    }
+  async #recover(error: unknown): Promise<never> {
+    if (this.log.failure === undefined) throw error;
+    this.#admitted.clear();
+    this.#checkpointer.abandon();
+    this.#rollback ??= loadState(this.#store, this.log).then((durable) => {
+      this.state.replaceWith(durable.state);
+      this.#checkpointer.reset(durable);
+    });
+    const reloadFailure = await this.#rollback.then(
+      () => undefined,
+      (reloadError: unknown) => reloadError,
+    );
+    if (reloadFailure === undefined) throw error;
+    throw new StorageError(
+      'STORE_WRITE_FAILED',
+      `${(error as Error).message}; reloading the durable state failed too, so the state in memory ` +
+        `may hold writes that were not stored (${(reloadFailure as Error)?.message}): reopen the replica`,
+      { cause: error },
+    );
   }
 
-  #applyAll(ops: readonly Op[]): { changes: Change[]; writes: StoreWrite[] } {
+  #applyAll(ops: readonly Op[]): Change[] {
     const changes: Change[] = [];
-    const touched = new Map<string, { collection: string; key: string }>();
     const listening = this.#changeListeners.size > 0;
     for (const op of ops) {
+      // Before the op changes the key: a checkpoint under way may still need it as it was.
+      this.#checkpointer.touch(op.collection, op.key);
       const change = this.state.apply(op);
       if (change) {
         changes.push(change);
         if (listening) this.#admitted.set(formatDot(op), change);
       }
-      touched.set(`${op.collection}/${op.key}`, op);
     }
-    const writes: StoreWrite[] = [];
-    for (const [storeKey, { collection, key }] of touched) {
-      writes.push({ table: STATE_TABLE, key: storeKey, value: this.state.encodedEntry(collection, key) });
-    }
-    return { changes, writes };
+    this.#checkpointer.applied(ops.length);
+    return changes;
   }
 
   #reportOps(lsn: number, ops: readonly Op[]): void {
@@ -277,44 +353,5 @@ function kindOf(op: Op): Change['kind'] {
     return decodeMutation(op.mutation).kind;
   } catch {
     return 'rejected';
-  }
-}
-
-/** The state as `store` holds it, at the log's `vector`; SNAPSHOT_INVALID for a damaged entry. */
-async function loadState(store: Store, vector: VersionVector): Promise<ReplicaState> {
-  const entries: { collection: string; key: string; bytes: Uint8Array }[] = [];
-  for await (const { key, value } of store.range(STATE_TABLE)) {
-    const text = String(key);
-    const slash = text.indexOf('/');
-    const collection = text.slice(0, Math.max(0, slash));
-    const name = text.slice(slash + 1);
-    if (typeof key !== 'string' || !isCollectionName(collection) || !isKey(name)) {
-      throw new DriftlessError(
-        'SNAPSHOT_INVALID',
-        `a stored state key (${JSON.stringify(text.slice(0, 80))}) is not <collection>/<key>: the store is ` +
-          'damaged; restore it from a backup, or remove it and let the replica re-bootstrap from a peer',
-      );
-    }
-    entries.push({ collection, key: name, bytes: value });
-  }
-  return ReplicaState.load(vector, await readVector(store), entries);
-}
-
-async function readVector(store: Store): Promise<VersionVector> {
-  const bytes = await store.get(STATE_META_TABLE, COLLECTED);
-  if (bytes === undefined) return VersionVector.EMPTY;
-  try {
-    return VersionVector.fromValue(decode(bytes));
-  } catch (error) {
-    if (error instanceof ProtocolError) {
-      throw new DriftlessError(
-        'STORE_CORRUPT',
-        'the replica state metadata is unreadable: restore from a backup',
-        {
-          cause: error,
-        },
-      );
-    }
-    throw error;
   }
 }

@@ -81,6 +81,19 @@ export interface DecodedSnapshot {
   readonly collections: Collections;
 }
 
+/** The latest timestamp of any write or delete the entries remember, or undefined when none. */
+export function latestHlc(collections: Collections): number | undefined {
+  let latest: number | undefined;
+  for (const entries of collections.values()) {
+    for (const entry of entries.values()) {
+      for (const stamp of [entry.winner, entry.tombstone?.stamp]) {
+        if (stamp !== undefined && (latest === undefined || stamp.hlc > latest)) latest = stamp.hlc;
+      }
+    }
+  }
+  return latest;
+}
+
 /** Encodes a whole state, or the part of it in `collections`. */
 export function encodeSnapshot(
   vector: VersionVector,

@@ -1,6 +1,6 @@
 import { decode, type Value } from '@driftless/core';
 import type { ReadResult } from '@driftless/crdt';
-import { COLLECTIONS, NetworkSim } from './network-sim.js';
+import { COLLECTIONS, type CollectionCounts, NetworkSim } from './network-sim.js';
 import { type ModelOp, modelRead, modelType } from './reference-model.js';
 import { modelYjs, readContent, type YjsContent, type YjsModel } from './yjs-reference-model.js';
 
@@ -53,22 +53,47 @@ export function noYjsCoverage(): YjsCoverage {
   };
 }
 
+/** Collection counts with nothing counted yet. */
+export function noCollections(): CollectionCounts {
+  return { collections: 0, everything: 0, dropped: 0, compacted: 0, mixedJoins: 0, refusedJoins: 0 };
+}
+
 /**
  * Runs one seeded schedule and checks convergence and the model; returns a failure message or
- * undefined. Adds what it exercised of the yjs type to `coverage`, when given.
+ * undefined. Replicas collect tombstones along the way, each with a vector causally stable for it
+ * (now and then all of them, after delivering everything), and all of them once more at the end,
+ * with every op stable: then they must agree byte for byte. Reads must agree with the model both
+ * before and after that last collection.
+ * Adds what it exercised of the yjs type to `coverage`, and of collection to `collection`, when given.
  */
-export function runSchedule(seed: number, coverage?: YjsCoverage): string | undefined {
+export function runSchedule(
+  seed: number,
+  coverage?: YjsCoverage,
+  collection?: CollectionCounts,
+): string | undefined {
   const sim = new NetworkSim(seed, 5);
   const steps = 20 + Math.floor(sim.random() * 60);
   for (let step = 0; step < steps; step++) {
     const roll = sim.random();
-    if (roll < 0.55) sim.write();
-    else if (roll < 0.9) sim.deliver(1 + Math.floor(sim.random() * 6));
-    else if (roll < 0.94) sim.restart();
-    else if (roll < 0.97) sim.deltaCatchUp();
+    if (roll < 0.5) sim.write();
+    else if (roll < 0.79) sim.deliver(1 + Math.floor(sim.random() * 6));
+    else if (roll < 0.89) sim.collect();
+    else if (roll < 0.9) {
+      sim.drain();
+      sim.collectAll();
+    } else if (roll < 0.93) sim.restart();
+    else if (roll < 0.965) sim.deltaCatchUp();
     else sim.bootstrap();
   }
   sim.drain();
+  const checks = modelChecks(sim, coverage);
+  if (typeof checks === 'string') return checks;
+  const before = runChecks(checks);
+  if (before) return `before the last collection: ${before}`;
+  sim.collectAll();
+  if (collection)
+    for (const [what, count] of Object.entries(sim.collection))
+      collection[what as keyof CollectionCounts] += count;
   const digests = new Set(sim.replicas.map((replica) => replica.state.digest()));
   if (digests.size !== 1) return `digests differ: ${firstDifference(sim)}`;
   const rejected = sim.replicas.find((replica) => replica.state.rejectedOps > 0);
@@ -79,6 +104,18 @@ export function runSchedule(seed: number, coverage?: YjsCoverage): string | unde
     coverage.deletes += sim.yjsWrites.deletes;
     coverage.refused += sim.yjsWrites.refused;
   }
+  return runChecks(checks);
+}
+
+/** Checks the replicas' reads of one key against the model: a failure message, or undefined. */
+type KeyCheck = () => string | undefined;
+
+/**
+ * Per key written, a check of every replica's read against the model (computed once, from the
+ * whole history); or the model's own complaint. Adds the yjs cases to `coverage`.
+ */
+function modelChecks(sim: NetworkSim, coverage?: YjsCoverage): KeyCheck[] | string {
+  const checks: KeyCheck[] = [];
   for (const collection of COLLECTIONS) {
     const keys = new Set(sim.history.filter((m) => m.op.collection === collection).map((m) => m.op.key));
     for (const key of keys) {
@@ -87,12 +124,21 @@ export function runSchedule(seed: number, coverage?: YjsCoverage): string | unde
       const yjs = ops.some((m) => m.mutation.kind === 'yjs') ? modelYjs(ops) : undefined;
       if (yjs && yjs.problems.length > 0) return `${collection}/${key}: ${yjs.problems.join('; ')}`;
       if (yjs && coverage) count(coverage, ops, yjs);
-      const failure =
-        yjs && modelType(ops) === 'yjs'
-          ? checkYjsReads(sim, collection, key, yjs.content)
-          : checkReads(sim, collection, key, normalise(modelRead(ops)));
-      if (failure) return failure;
+      if (yjs && modelType(ops) === 'yjs')
+        checks.push(() => checkYjsReads(sim, collection, key, yjs.content));
+      else {
+        const expected = normalise(modelRead(ops));
+        checks.push(() => checkReads(sim, collection, key, expected));
+      }
     }
+  }
+  return checks;
+}
+
+function runChecks(checks: readonly KeyCheck[]): string | undefined {
+  for (const check of checks) {
+    const failure = check();
+    if (failure) return failure;
   }
   return undefined;
 }
@@ -152,7 +198,7 @@ function count(coverage: YjsCoverage, ops: readonly ModelOp[], model: YjsModel):
 function firstDifference(sim: NetworkSim): string {
   const [first, ...rest] = sim.replicas.map((replica) => ({
     id: replica.id,
-    collections: (decode(replica.state.snapshot()) as Value[]).slice(2) as Value[][],
+    collections: (decode(replica.state.snapshot()) as Value[]).slice(3) as Value[][],
   }));
   for (const other of rest) {
     for (const collection of first?.collections ?? []) {

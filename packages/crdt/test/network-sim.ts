@@ -8,8 +8,14 @@
  * it lags and edits what it loaded before); when the key reads as absent, or the origin refuses
  * the update (YJS_MISSING_DEPENDENCY: the client holds a deleted document), it starts a new
  * Y.Doc, with a new client id, loaded from the read.
+ *
+ * Replicas collect tombstones now and then, each with a vector that is causally stable for it, as
+ * the sync layer computes one (packages/sync/src/stability.ts): per replica, the newest version
+ * vector it had that this replica has applied all of, and the meet of those. Joins that the
+ * collected vectors forbid (REBOOTSTRAP_REQUIRED) are skipped, or done as the re-bootstrap they
+ * call for when the source holds everything the target does.
  */
-import { DriftlessError, HybridLogicalClock, type Op, type VersionVector } from '@driftless/core';
+import { DriftlessError, HybridLogicalClock, type Op, VersionVector } from '@driftless/core';
 import { seededRandom } from '@driftless/core/testing';
 import { type Intent, ReplicaState } from '@driftless/crdt';
 import { type ModelOp, modelOp } from './reference-model.js';
@@ -23,6 +29,27 @@ export interface SimReplica {
   seq: number;
   /** Per `collection/key`, the Y.Doc client of this replica's application. */
   readonly yjsClients: Map<string, YjsClient>;
+  /** Every version vector the replica has had, oldest first: what it would have reported. */
+  readonly vectors: VersionVector[];
+}
+
+/** What tombstone collection did in a run: to check that schedules exercise it. */
+export interface CollectionCounts {
+  /** Calls of collectTombstones. */
+  collections: number;
+  /** Of them, calls whose stable vector held every op the replica had applied. */
+  everything: number;
+  /** Keys dropped. */
+  dropped: number;
+  /** Keys kept whose state compaction changed. */
+  compacted: number;
+  /** Joins (deltas, bootstraps) between replicas that had collected below different vectors. */
+  mixedJoins: number;
+  /**
+   * Joins refused with REBOOTSTRAP_REQUIRED. With every replica a member whose reports count, a
+   * stable vector is below every replica's vector, so none is expected.
+   */
+  refusedJoins: number;
 }
 
 /** What the Yjs writes of a run did: to check that schedules reach the cases that matter. */
@@ -64,6 +91,15 @@ export class NetworkSim {
   readonly history: ModelOp[] = [];
   /** What the Yjs writes of this run did. */
   readonly yjsWrites: YjsWriteCounts = { edits: 0, deletes: 0, refused: 0 };
+  /** What tombstone collection did in this run. */
+  readonly collection: CollectionCounts = {
+    collections: 0,
+    everything: 0,
+    dropped: 0,
+    compacted: 0,
+    mixedJoins: 0,
+    refusedJoins: 0,
+  };
   readonly #yjsShare: number;
   readonly #yjsClientIds = new Set<number>();
   #wall = Date.UTC(2026, 0, 1);
@@ -80,6 +116,7 @@ export class NetworkSim {
         inbox: [],
         seq: 0,
         yjsClients: new Map(),
+        vectors: [],
       };
       return replica;
     });
@@ -113,6 +150,7 @@ export class NetworkSim {
     const op: Op = { origin: replica.id, seq: ++replica.seq, hlc: replica.clock.now(), ...write };
     const past = replica.state.versionVector.with(op.origin, op.seq);
     replica.state.apply(op);
+    noteVector(replica);
     const message = modelOp(op, past);
     this.history.push(message);
     for (const other of this.replicas) {
@@ -211,7 +249,7 @@ export class NetworkSim {
       const message = replica.inbox[index] as ModelOp;
       if (!ready(replica.state.versionVector, message)) continue;
       replica.inbox.splice(index, 1);
-      replica.state.apply(message.op);
+      receive(replica, message.op);
     }
   }
 
@@ -228,7 +266,7 @@ export class NetworkSim {
             replica.inbox.splice(i--, 1);
           } else if (ready(vector, message)) {
             replica.inbox.splice(i--, 1);
-            replica.state.apply(message.op);
+            receive(replica, message.op);
             progress = true;
           }
         }
@@ -255,14 +293,89 @@ export class NetworkSim {
     const lacking = this.history.filter(
       (m) => known.includes(m.op.origin, m.op.seq) && !have.includes(m.op.origin, m.op.seq),
     );
-    target.state.applyDelta(source.state.delta(lacking.map((m) => m.op)));
+    this.#join(target, source, () => target.state.applyDelta(source.state.delta(lacking.map((m) => m.op))));
   }
 
   /** A replica bootstrapped by joining another's state, as a far-behind replica would be. */
   bootstrap(): void {
     const [target, source] = [this.pick(this.replicas), this.pick(this.replicas)];
-    if (target !== source) target.state.merge(source.state.snapshot());
+    if (target !== source) this.#join(target, source, () => target.state.merge(source.state.snapshot()));
   }
+
+  /**
+   * Joins `source`'s state into `target` by `join`. Where the collected vectors refuse it, the
+   * target is rebuilt from the source's snapshot if that loses nothing (the source holds every op
+   * the target does), else left to catch up by ops. A target whose collected vector rose then
+   * collects again, as the sync layer does after installing a peer's state.
+   */
+  #join(target: SimReplica, source: SimReplica, join: () => void): void {
+    const collected = target.state.collectedBelow;
+    const had = target.state.versionVector;
+    if (!collected.equals(source.state.collectedBelow)) this.collection.mixedJoins++;
+    try {
+      join();
+    } catch (error) {
+      if (!(error instanceof DriftlessError) || error.code !== 'REBOOTSTRAP_REQUIRED') throw error;
+      this.collection.refusedJoins++;
+      if (!source.state.versionVector.dominates(target.state.versionVector)) return;
+      target.state = ReplicaState.restore(source.state.snapshot());
+      setModes(target.state);
+    }
+    noteVector(target);
+    // As for ops it applies, the replica's clock absorbs those it gained, so its next writes are later.
+    const has = target.state.versionVector;
+    for (const { op } of this.history)
+      if (has.includes(op.origin, op.seq) && !had.includes(op.origin, op.seq)) target.clock.observe(op.hlc);
+    if (!target.state.collectedBelow.equals(collected) && this.random() < 0.7) {
+      const stable = this.stableFor(target).merge(target.state.collectedBelow);
+      this.#collectAt(target, stable);
+    }
+  }
+
+  /**
+   * The vector causally stable for `replica`: per replica, the newest vector it had that `replica`
+   * has applied all of (its report, counted once `replica` caught up with it); their meet.
+   */
+  stableFor(replica: SimReplica): VersionVector {
+    const local = replica.state.versionVector;
+    let stable = local;
+    for (const member of this.replicas) {
+      const counted = member.vectors.findLast((vector) => local.dominates(vector)) ?? VersionVector.EMPTY;
+      stable = stable.meet(counted);
+    }
+    return stable;
+  }
+
+  /** A random replica collects tombstones with a vector causally stable for it. */
+  collect(): void {
+    const replica = this.pick(this.replicas);
+    this.#collectAt(replica, this.stableFor(replica));
+  }
+
+  /** Every replica collects with what is stable for it (after drain(): every op). */
+  collectAll(): void {
+    for (const replica of this.replicas) this.#collectAt(replica, this.stableFor(replica));
+  }
+
+  #collectAt(replica: SimReplica, stable: VersionVector): void {
+    this.collection.collections++;
+    if (stable.dominates(replica.state.versionVector)) this.collection.everything++;
+    const dropped = replica.state.collectTombstones(stable, () => this.collection.compacted++);
+    this.collection.dropped += dropped.length;
+  }
+}
+
+/** Applies an op from another replica; the clock absorbs its timestamp, as the op log's does. */
+function receive(replica: SimReplica, op: Op): void {
+  replica.state.apply(op);
+  replica.clock.observe(op.hlc);
+  noteVector(replica);
+}
+
+function noteVector(replica: SimReplica): void {
+  const vector = replica.state.versionVector;
+  const last = replica.vectors.at(-1);
+  if (!last?.equals(vector)) replica.vectors.push(vector);
 }
 
 function ready(vector: VersionVector, message: ModelOp): boolean {

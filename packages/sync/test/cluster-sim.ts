@@ -57,6 +57,8 @@ export class ClusterSim {
   readonly violations: string[] = [];
   /** Deltas and snapshots installed, across nodes. */
   statesInstalled = 0;
+  /** Keys whose tombstones were collected, across nodes. */
+  keysCollected = 0;
   readonly #pending = new Set<Promise<unknown>>();
 
   constructor(seed: number, topology: Topology) {
@@ -122,6 +124,13 @@ export class ClusterSim {
         deltaMinOps: 5,
         stateChunkBytes: 200,
         collectIntervalMs: 20,
+      },
+      // Every node is a member: tombstones are collected once all five hold a delete.
+      members: this.nodes.map((other) => other.id),
+      onEvent: (event) => {
+        if (event.type === 'collected') this.keysCollected += event.keys;
+        if (event.type === 'collect-failed')
+          this.violations.push(`${node.id} failed to collect: ${event.message}`);
       },
       random: this.random,
     });

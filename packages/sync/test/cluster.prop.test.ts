@@ -6,6 +6,7 @@ import { ClusterSim, TOPOLOGIES } from './cluster-sim.js';
 const SCHEDULES = Number.parseInt(process.env.DRIFTLESS_SCHEDULES ?? '', 10) || 125;
 const STEPS = 40;
 let states = 0;
+let collected = 0;
 
 async function runSchedule(seed: number, topology: (typeof TOPOLOGIES)[number]): Promise<void> {
   const sim = new ClusterSim(seed, topology);
@@ -27,6 +28,7 @@ async function runSchedule(seed: number, topology: (typeof TOPOLOGIES)[number]):
     expect(converged, `did not converge: ${context}`).toBe(true);
     expect(sim.lost(), context).toEqual([]);
     states += sim.statesInstalled;
+    collected += sim.keysCollected;
   } finally {
     await sim.closeAll();
   }
@@ -38,9 +40,13 @@ describe('5 replicas converge under partitions, heals and restarts', () => {
       const base = testSeed();
       console.log(`${topology}: base seed ${base} (schedule i uses seed base+i)`);
       states = 0;
+      collected = 0;
       for (let i = 0; i < SCHEDULES; i++) await runSchedule((base + i) | 0, topology);
-      console.log(`${topology}: ${states} deltas and snapshots installed`);
-      if (SCHEDULES >= 20) expect(states, 'catch-up by state was exercised').toBeGreaterThan(0);
+      console.log(`${topology}: ${states} deltas and snapshots installed, ${collected} tombstones collected`);
+      if (SCHEDULES >= 20) {
+        expect(states, 'catch-up by state was exercised').toBeGreaterThan(0);
+        expect(collected, 'tombstone collection was exercised').toBeGreaterThan(0);
+      }
     });
   }
 });

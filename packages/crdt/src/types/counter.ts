@@ -119,9 +119,10 @@ export const counter: CrdtType<CounterState> = {
     return { origins };
   },
   liveDots: () => [],
-  // Totals carry no dots: a counter that reads absent had every increment deleted by a delete
-  // that saw it, so the tombstone's stamp covers them.
-  dots: () => [],
+  // Totals are never forgotten, deleted ones included: a delete carries the absolute totals its
+  // writer saw, and a replica that forgot them would subtract a later delete from zero (see
+  // docs/CONFLICTS.md, tombstone collection).
+  compact: () => false,
 };
 
 /** The totals a delete of this counter must carry: what this replica has observed. */

@@ -37,6 +37,15 @@ export interface CrdtType<S> {
   decode(value: Value): S;
   /** The dots of the writes that make up the visible value: what a replacing write has seen. */
   liveDots(state: S): Dot[];
-  /** Every dot the state refers to, visible or not (tombstone collection checks them). */
-  dots(state: S): Dot[];
+  /**
+   * Forgets, in place, traces of deletes and overwritten writes whose stamps are in `stable`, which
+   * is causally stable: every op still to arrive comes after all of it (a greater stamp, and it saw
+   * every op there), so only an op concurrent with them could have needed the traces. Reads, now
+   * and after any op or join still to come, are unchanged; and a state compacted once every op is
+   * stable depends only on the ops, not on when it was compacted before. `everything` says
+   * `stable` holds every op this replica has applied (so every delete of the key is stable too),
+   * for a type whose state cannot tell which deletes removed what (yjs). Returns whether the state
+   * changed.
+   */
+  compact(state: S, stable: VersionVector, everything: boolean): boolean;
 }

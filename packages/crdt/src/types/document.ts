@@ -195,16 +195,56 @@ export const document: CrdtType<DocumentState> = {
     }
     return [...latest].map(([origin, seq]) => ({ origin, seq }));
   },
-  dots: documentDots,
+  compact(state, stable) {
+    const isStable = (stamp: Stamp) => stable.includes(stamp.origin, stamp.seq);
+    // A field hidden by a clear stays hidden (clears only grow), and every write still to come to
+    // its path is newer: once its own stamp is stable it is dead. Whatever it hides beneath it is
+    // hidden by the same clear, so dropping it uncovers nothing.
+    const dead: string[] = [];
+    for (const [key, entry] of state.fields)
+      if (isStable(entry.stamp) && !isVisible(state, entry)) dead.push(key);
+    for (const key of dead) state.fields.delete(key);
+    let changed = dead.length > 0;
+    // A stable clear that hides none of the fields left hides nothing still to come either.
+    let oldest: Map<string, Stamp> | undefined;
+    const hides = (key: string, cleared: Stamp) => {
+      oldest ??= oldestBeneath(state);
+      return isOlder(oldest.get(key), cleared);
+    };
+    for (const [key, entry] of state.fields) {
+      const { cleared } = entry;
+      if (!cleared || !isStable(cleared) || hides(key, cleared)) continue;
+      entry.cleared = undefined;
+      changed = true;
+    }
+    if (state.cleared && isStable(state.cleared) && !hides(ROOT, state.cleared)) {
+      state.cleared = undefined;
+      changed = true;
+    }
+    return changed;
+  },
 };
 
-function documentDots(state: DocumentState): Dot[] {
-  const dots: Dot[] = state.cleared ? [state.cleared] : [];
+/** The key oldestBeneath gives the root (field keys are JSON arrays). */
+const ROOT = '';
+
+/** Per field key (and ROOT), the oldest stamp of the fields strictly beneath it. */
+function oldestBeneath(state: DocumentState): Map<string, Stamp> {
+  const oldest = new Map<string, Stamp>();
+  const note = (key: string, stamp: Stamp) => {
+    const known = oldest.get(key);
+    if (!known || compareStamps(stamp, known) < 0) oldest.set(key, stamp);
+  };
   for (const entry of state.fields.values()) {
-    dots.push(entry.stamp);
-    if (entry.cleared) dots.push(entry.cleared);
+    note(ROOT, entry.stamp);
+    for (let length = 1; length < entry.path.length; length++)
+      note(JSON.stringify(entry.path.slice(0, length)), entry.stamp);
   }
-  return dots;
+  return oldest;
+}
+
+function isOlder(stamp: Stamp | undefined, than: Stamp): boolean {
+  return stamp !== undefined && compareStamps(stamp, than) < 0;
 }
 
 function decodeOptionalStamp(value: Value | undefined): Stamp | undefined {

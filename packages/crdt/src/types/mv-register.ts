@@ -52,7 +52,8 @@ export const mvRegister: CrdtType<MvRegisterState> = {
     return { siblings: siblings.sort(compareDotOrder) };
   },
   liveDots: (state): Dot[] => state.siblings.map(({ origin, seq }) => ({ origin, seq })),
-  dots: (state): Dot[] => state.siblings,
+  // Deletes and overwrites leave nothing behind: only live siblings are kept.
+  compact: () => false,
 };
 
 function sameAs(a: Dot, b: Dot): boolean {

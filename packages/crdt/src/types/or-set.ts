@@ -81,7 +81,8 @@ export const orSet: CrdtType<OrSetState> = {
     return { elements };
   },
   liveDots: (state) => [...state.elements.values()].flatMap((entry) => entry.dots),
-  dots: (state) => [...state.elements.values()].flatMap((entry) => entry.dots),
+  // Removes and deletes leave nothing behind: only live tags are kept.
+  compact: () => false,
 };
 
 /** The dots tagging `element` in the set: what a remove of it has seen. */

@@ -41,12 +41,13 @@ export const register: CrdtType<RegisterState> = {
   merge: (a, b) =>
     b.stamp === undefined || (a.stamp !== undefined && compareStamps(a.stamp, b.stamp) >= 0) ? a : b,
   read: (state) => state.value,
-  encode: (state) =>
-    state.stamp === undefined
+  encode: ({ stamp, value }) =>
+    stamp === undefined
       ? []
-      : state.value === undefined
-        ? encodeStamp(state.stamp)
-        : [...encodeStamp(state.stamp), state.value],
+      : value === undefined
+        ? encodeStamp(stamp)
+        : // Built in one literal: every persisted register goes through here at each checkpoint.
+          [stamp.hlc, stamp.origin, stamp.seq, value],
   decode(value) {
     if (!Array.isArray(value) || (value.length !== 0 && value.length !== 3 && value.length !== 4)) {
       badSnapshot('register');
@@ -58,5 +59,11 @@ export const register: CrdtType<RegisterState> = {
     };
   },
   liveDots: (state): Dot[] => (state.stamp && state.value !== undefined ? [state.stamp] : []),
-  dots: (state): Dot[] => (state.stamp ? [state.stamp] : []),
+  compact(state, stable) {
+    // A stable delete: every write still to come is newer, so "absent since then" is just absent.
+    if (state.value !== undefined || !state.stamp || !stable.includes(state.stamp.origin, state.stamp.seq))
+      return false;
+    state.stamp = undefined;
+    return true;
+  },
 };

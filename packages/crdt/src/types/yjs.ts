@@ -225,14 +225,27 @@ export const yjs: CrdtType<YjsState> = {
     for (const { dot, covered } of state.pending) if (!covered) note(dot.origin, dot.seq);
     return [...latest].map(([origin, seq]) => ({ origin, seq })).sort(compareDotOrder);
   },
-  dots(state) {
-    const dots: Dot[] = [];
-    for (const document of state.documents) {
-      dots.push(...document.ids);
-      for (const [origin, { seq }] of document.origins) dots.push({ origin, seq });
+  compact(state, stable, everything) {
+    // A document reads as absent while deletes cover all it holds, and is seen again if an update
+    // concurrent with a covering delete joins it. Which deletes covered it is not kept, and the
+    // latest delete being stable says nothing of an earlier concurrent one that covered it: so a
+    // document goes only once every op here is stable. Then every write still to come saw it
+    // deleted, and starts a new document instead of naming this one.
+    if (!everything) return false;
+    const below = (dot: Dot) => stable.includes(dot.origin, dot.seq);
+    const before = state.documents.length + state.pending.length;
+    state.documents = state.documents.filter(
+      (document) =>
+        isVisible(document) ||
+        !document.ids.every(below) ||
+        ![...document.origins].every(([origin, { seq }]) => below({ origin, seq })),
+    );
+    for (const waiting of [...state.pending]) {
+      if (!waiting.covered || !below(waiting.dot)) continue;
+      state.pending.splice(state.pending.indexOf(waiting), 1);
+      state.pendingBytes -= waiting.update.bytes.length;
     }
-    for (const { dot } of state.pending) dots.push(dot);
-    return dots;
+    return state.documents.length + state.pending.length !== before;
   },
 };
 

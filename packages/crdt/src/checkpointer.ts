@@ -1,0 +1,176 @@
+import type { OpLog, StoreWrite, VersionVector } from '@driftless/core';
+import type { ReplicaState } from './replica-state.js';
+import { checkpointMeta, DirtyKeys, entryWrite, type LoadedState } from './state-checkpoint.js';
+
+/** When a Checkpointer checkpoints, and in what slices. */
+export interface CheckpointPolicy {
+  /** Ops between checkpoints, at least. */
+  readonly checkpointOps: number;
+  /** Keys encoded per turn of the event loop while a checkpoint is written in the background. */
+  readonly sliceKeys: number;
+}
+
+/** The host's timers: every JavaScript host has them (this package's types name no host). */
+const timers = globalThis as unknown as {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+};
+
+/** A large state waits at most this many ops between checkpoints, so opening replays at most as many. */
+const MAX_CHECKPOINT_OPS = 1 << 17;
+
+/** A checkpoint being encoded a slice at a time. */
+interface Pending {
+  /** The state's vectors when it began: its entries hold exactly these ops. */
+  readonly vector: VersionVector;
+  readonly collected: VersionVector;
+  /** Keys still to encode: none has changed since it began (touch encodes a key before it does). */
+  readonly remaining: DirtyKeys;
+  /** Keys encoded so far, given back to the dirty set if the checkpoint is abandoned. */
+  readonly encoded: DirtyKeys;
+  readonly writes: StoreWrite[];
+  timer: unknown;
+}
+
+/**
+ * Decides when a persistent replica checkpoints its state (see state-checkpoint.ts), and writes the
+ * checkpoints that come due as ops apply in the background, so no single turn of the event loop
+ * encodes thousands of keys: a due checkpoint takes the state's vector and its dirty keys at once,
+ * encodes them `sliceKeys` per turn, and commits them through the log when done. An op about to
+ * change a key not yet encoded has it encoded first, as it was (copy on write), so the checkpoint
+ * still holds exactly the state at its vector. The commit is appended after every op of its
+ * vector. A change of the state without an op (a collection, an install) abandons a checkpoint
+ * under way and takes a whole one at once, with its own commit.
+ */
+export class Checkpointer {
+  readonly #state: ReplicaState;
+  readonly #log: OpLog;
+  readonly #policy: CheckpointPolicy;
+  readonly #onFailure: (error: unknown) => void;
+  /** Keys changed since the last checkpoint began. */
+  #dirty: DirtyKeys;
+  /** Ops applied since the last checkpoint began. */
+  #since: number;
+  /** The vector of the last checkpoint known to be durable. */
+  #durable: VersionVector;
+  #pending: Pending | undefined;
+
+  constructor(
+    state: ReplicaState,
+    log: OpLog,
+    loaded: LoadedState,
+    policy: CheckpointPolicy,
+    onFailure: (error: unknown) => void,
+  ) {
+    this.#state = state;
+    this.#log = log;
+    this.#policy = policy;
+    this.#onFailure = onFailure;
+    this.#dirty = loaded.dirty;
+    this.#since = loaded.replayed;
+    this.#durable = loaded.checkpoint;
+  }
+
+  /** The vector of the last durable checkpoint: the log must keep every op above it. */
+  get floor(): VersionVector {
+    return this.#durable;
+  }
+
+  /** True when the state is as the last checkpoint begun holds it. */
+  get clean(): boolean {
+    return this.#since === 0 && this.#dirty.count === 0 && this.#pending === undefined;
+  }
+
+  /** Called before an op changes a key. */
+  touch(collection: string, key: string): void {
+    const pending = this.#pending;
+    if (pending?.remaining.delete(collection, key)) {
+      pending.writes.push(entryWrite(this.#state, collection, key));
+      pending.encoded.add(collection, key);
+    }
+    this.#dirty.add(collection, key);
+  }
+
+  /** Called after `count` ops applied; begins a checkpoint when one is due. */
+  applied(count: number): void {
+    this.#since += count;
+    if (this.#pending !== undefined) return;
+    const due = Math.max(
+      this.#policy.checkpointOps,
+      Math.min(this.#state.keyCount >>> 4, MAX_CHECKPOINT_OPS),
+    );
+    if (this.#since >= due) this.#begin();
+  }
+
+  /**
+   * A whole checkpoint now, for a commit to carry: abandons one under way, then takes every dirty
+   * key as the state holds it and the state's vectors. Call checkpointed(vector) once it is durable.
+   */
+  takeNow(): { writes: StoreWrite[]; vector: VersionVector } {
+    this.abandon();
+    const writes = this.#dirty.take(this.#state);
+    const vector = this.#state.versionVector;
+    for (const write of checkpointMeta(vector, this.#state.collectedBelow)) writes.push(write);
+    this.#dirty = new DirtyKeys();
+    this.#since = 0;
+    return { writes, vector };
+  }
+
+  /** A checkpoint at `vector` became durable. */
+  checkpointed(vector: VersionVector): void {
+    if (vector.dominates(this.#durable)) this.#durable = vector;
+  }
+
+  /** Gives up a checkpoint under way: its keys are dirty again. */
+  abandon(): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    if (pending.timer !== undefined) timers.clearTimeout(pending.timer);
+    this.#dirty.addAll(pending.remaining);
+    this.#dirty.addAll(pending.encoded);
+  }
+
+  /** Starts over from what a reload found (after a failed commit). */
+  reset(loaded: LoadedState): void {
+    this.abandon();
+    this.#dirty = loaded.dirty;
+    this.#since = loaded.replayed;
+    this.#durable = loaded.checkpoint;
+  }
+
+  #begin(): void {
+    const pending: Pending = {
+      vector: this.#state.versionVector,
+      collected: this.#state.collectedBelow,
+      remaining: this.#dirty,
+      encoded: new DirtyKeys(),
+      writes: [],
+      timer: undefined,
+    };
+    this.#dirty = new DirtyKeys();
+    this.#since = 0;
+    this.#pending = pending;
+    // Never now: this runs while the log admits an append, and the checkpoint's own append must
+    // come after it.
+    pending.timer = timers.setTimeout(() => this.#slice(pending), 0);
+  }
+
+  /** Encodes a slice of the pending checkpoint; commits it once every key is encoded. */
+  #slice(pending: Pending): void {
+    pending.timer = undefined;
+    if (this.#pending !== pending) return;
+    for (const write of pending.remaining.take(this.#state, this.#policy.sliceKeys, pending.encoded))
+      pending.writes.push(write);
+    if (pending.remaining.count > 0) {
+      pending.timer = timers.setTimeout(() => this.#slice(pending), 0);
+      return;
+    }
+    this.#pending = undefined;
+    for (const write of checkpointMeta(pending.vector, pending.collected)) pending.writes.push(write);
+    // Appended after every op of its vector (each was admitted before it began).
+    this.#log
+      .append([], { writes: pending.writes })
+      .then(() => this.checkpointed(pending.vector), this.#onFailure);
+  }
+}

@@ -1,0 +1,178 @@
+import {
+  DriftlessError,
+  decode,
+  encode,
+  isCollectionName,
+  isKey,
+  type OpLog,
+  ProtocolError,
+  type Store,
+  type StoreWrite,
+  VersionVector,
+} from '@driftless/core';
+import { ReplicaState } from './replica-state.js';
+
+/**
+ * How a persistent replica keeps its state: the op log is the source of truth, and the state is
+ * checkpointed now and then beside it, in the same store.
+ *
+ *   state       "<collection>/<key>" → the key's encoded entry, as of the checkpoint
+ *   state_meta  "checkpoint" → the version vector the stored entries hold, exactly
+ *               "collected"  → the vector below which tombstones were collected
+ *
+ * A checkpoint writes every key changed since the previous one, and the vectors, in one commit
+ * appended to the log after every op of its vector (checkpointer.ts), so it always holds exactly the
+ * ops of its vector. Opening loads it and replays, in log order, the ops of the log above its vector:
+ * the log keeps them (OpLog.retain), so a crash between checkpoints loses nothing the log has.
+ * Stores written before checkpoints existed have no "checkpoint": their entries were written with
+ * every append, so they hold the log's whole version vector.
+ */
+
+/** Where a persistent replica keeps each key's state: `<collection>/<key>` → encoded entry. */
+export const STATE_TABLE = 'state';
+const STATE_META_TABLE = 'state_meta';
+const COLLECTED = 'collected';
+const CHECKPOINT = 'checkpoint';
+
+/** Keys changed since the last checkpoint, by collection. */
+export class DirtyKeys {
+  #keys = new Map<string, Set<string>>();
+  #count = 0;
+
+  /** How many keys are dirty. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Marks a key changed. */
+  add(collection: string, key: string): void {
+    let keys = this.#keys.get(collection);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#keys.set(collection, keys);
+    }
+    // One hash lookup, not two: this runs for every op.
+    const size = keys.size;
+    keys.add(key);
+    if (keys.size !== size) this.#count++;
+  }
+
+  /** Unmarks a key; true when it was marked. */
+  delete(collection: string, key: string): boolean {
+    if (this.#count === 0 || !this.#keys.get(collection)?.delete(key)) return false;
+    this.#count--;
+    return true;
+  }
+
+  /** Marks every key `other` marks. */
+  addAll(other: DirtyKeys): void {
+    for (const [collection, keys] of other.#keys) for (const key of keys) this.add(collection, key);
+  }
+
+  /**
+   * The store writes of up to `max` dirty keys as `state` holds them (a delete for a key it no
+   * longer holds), unmarking them and marking them in `taken`. Unsorted: sorting costs more CPU
+   * than it saves LMDB, which copies each page a transaction touches once, whatever the order.
+   */
+  take(state: ReplicaState, max = Number.POSITIVE_INFINITY, taken?: DirtyKeys): StoreWrite[] {
+    const writes: StoreWrite[] = [];
+    for (const [collection, keys] of this.#keys) {
+      for (const key of keys) {
+        if (writes.length >= max) return writes;
+        writes.push(entryWrite(state, collection, key));
+        keys.delete(key);
+        this.#count--;
+        taken?.add(collection, key);
+      }
+      this.#keys.delete(collection);
+    }
+    return writes;
+  }
+}
+
+/** The store write of one key's entry as `state` holds it now (a delete when it holds none). */
+export function entryWrite(state: ReplicaState, collection: string, key: string): StoreWrite {
+  return { table: STATE_TABLE, key: `${collection}/${key}`, value: state.encodedEntry(collection, key) };
+}
+
+/** The writes that make the stored entries a checkpoint at `vector`. */
+export function checkpointMeta(vector: VersionVector, collected: VersionVector): StoreWrite[] {
+  return [
+    { table: STATE_META_TABLE, key: CHECKPOINT, value: encode(vector.toValue()) },
+    { table: STATE_META_TABLE, key: COLLECTED, value: encode(collected.toValue()) },
+  ];
+}
+
+/** A state loaded from its checkpoint and the log above it. */
+export interface LoadedState {
+  readonly state: ReplicaState;
+  /** The vector the stored checkpoint holds. */
+  readonly checkpoint: VersionVector;
+  /** Keys the replay changed: not yet in the checkpoint. */
+  readonly dirty: DirtyKeys;
+  /** Ops replayed. */
+  readonly replayed: number;
+}
+
+/**
+ * The state as `store` holds it durably: its checkpoint, then the log's ops above it, in log order.
+ * Throws SNAPSHOT_INVALID for a damaged entry, STORE_CORRUPT for damaged metadata; writes nothing.
+ */
+export async function loadState(store: Store, log: OpLog): Promise<LoadedState> {
+  const entries: { collection: string; key: string; bytes: Uint8Array }[] = [];
+  for await (const { key, value } of store.range(STATE_TABLE)) {
+    const text = String(key);
+    const slash = text.indexOf('/');
+    const collection = text.slice(0, Math.max(0, slash));
+    const name = text.slice(slash + 1);
+    if (typeof key !== 'string' || !isCollectionName(collection) || !isKey(name)) {
+      throw new DriftlessError(
+        'SNAPSHOT_INVALID',
+        `a stored state key (${JSON.stringify(text.slice(0, 80))}) is not <collection>/<key>: the store is ` +
+          'damaged; restore it from a backup, or remove it and let the replica re-bootstrap from a peer',
+      );
+    }
+    entries.push({ collection, key: name, bytes: value });
+  }
+  const collected = await readVector(store, COLLECTED);
+  const stored = await readVector(store, CHECKPOINT);
+  const checkpoint =
+    stored ?? (entries.length > 0 || collected !== undefined ? log.versionVector : VersionVector.EMPTY);
+  if (!log.canServe(checkpoint)) {
+    throw new DriftlessError(
+      'STORE_CORRUPT',
+      'the op log no longer holds the ops above the state checkpoint: restore from a backup, or remove the ' +
+        'data directory and let the replica re-bootstrap from a peer',
+    );
+  }
+  const state = ReplicaState.load(checkpoint, collected ?? VersionVector.EMPTY, entries);
+  const dirty = new DirtyKeys();
+  let replayed = 0;
+  for await (const chunk of log.readSince(checkpoint)) {
+    for (const op of chunk.ops) {
+      state.apply(op);
+      dirty.add(op.collection, op.key);
+      replayed++;
+    }
+  }
+  return { state, checkpoint, dirty, replayed };
+}
+
+async function readVector(store: Store, key: string): Promise<VersionVector | undefined> {
+  const bytes = await store.get(STATE_META_TABLE, key);
+  if (bytes === undefined) return undefined;
+  try {
+    return VersionVector.fromValue(decode(bytes));
+  } catch (error) {
+    if (error instanceof ProtocolError) {
+      throw new DriftlessError(
+        'STORE_CORRUPT',
+        'the replica state metadata is unreadable: restore from a backup',
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+}

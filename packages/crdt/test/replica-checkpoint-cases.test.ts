@@ -1,0 +1,143 @@
+/**
+ * ReplicaStore checkpoints, case by case: what truncation, tombstone collection, installing a peer's
+ * state and stores from before checkpoints do to the state a reopen finds.
+ */
+import { decode, HybridLogicalClock, MemoryStore, type Op, VersionVector } from '@driftless/core';
+import { FaultyStore } from '@driftless/core/testing';
+import { ReplicaState, ReplicaStore } from '@driftless/crdt';
+import { describe, expect, it } from 'vitest';
+
+/** A replica on a fresh memory volume that checkpoints only when asked (or when truncated). */
+async function openFresh(checkpointOps = 1_000_000) {
+  const store = await MemoryStore.open();
+  const replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps });
+  return { store, replica };
+}
+
+/** Reopens the volume as a crash would leave it: without closing the replica (no last checkpoint). */
+async function crashAndReopen(store: MemoryStore): Promise<ReplicaStore> {
+  return ReplicaStore.open({ store: await MemoryStore.open(store.volume), nodeId: 'a' });
+}
+
+async function writeSome(replica: ReplicaStore, from: number, to: number): Promise<void> {
+  const writes: Promise<unknown>[] = [];
+  for (let i = from; i < to; i++) {
+    writes.push(replica.write('docs', `k${i % 7}`, { kind: 'incr', delta: i + 1 }));
+    writes.push(replica.write('docs', `s${i}`, { kind: 'set', value: i }));
+  }
+  await Promise.all(writes);
+}
+
+async function storedCheckpoint(store: MemoryStore): Promise<VersionVector | undefined> {
+  const bytes = await store.get('state_meta', 'checkpoint');
+  return bytes && VersionVector.fromValue(decode(bytes));
+}
+
+describe('ReplicaStore checkpoints and the log', () => {
+  it('truncating the log checkpoints first, so the ops it drops are in the stored state', async () => {
+    const { store, replica } = await openFresh();
+    await writeSome(replica, 0, 20);
+    expect(await storedCheckpoint(store)).toBeUndefined();
+    const digest = replica.state.digest();
+    const result = await replica.log.truncate(replica.log.versionVector);
+    expect(result.removedEntries).toBeGreaterThan(0);
+    expect(result.base.toJSON()).toEqual(replica.log.versionVector.toJSON());
+    expect((await storedCheckpoint(store))?.toJSON()).toEqual(replica.log.versionVector.toJSON());
+    const again = await crashAndReopen(store);
+    expect(again.state.digest()).toBe(digest);
+    // More writes after the truncation replay on top of the checkpoint.
+    await writeSome(again, 20, 25);
+    const later = again.state.digest();
+    expect((await crashAndReopen(store)).state.digest()).toBe(later);
+  });
+
+  it('a truncation whose checkpoint fails drops nothing', async () => {
+    const inner = await MemoryStore.open();
+    const faulty = new FaultyStore(inner);
+    const replica = await ReplicaStore.open({ store: faulty, nodeId: 'a', checkpointOps: 1_000_000 });
+    await writeSome(replica, 0, 10);
+    const digest = replica.state.digest();
+    faulty.failNextCommits(1);
+    await expect(replica.log.truncate(replica.log.versionVector)).rejects.toMatchObject({
+      code: 'STORE_WRITE_FAILED',
+    });
+    expect(replica.log.baseVector.size).toBe(0);
+    const again = await ReplicaStore.open({ store: await MemoryStore.open(inner.volume), nodeId: 'a' });
+    expect(again.state.digest()).toBe(digest);
+    expect((await again.log.verify()).ops).toBe(again.log.versionVector.total);
+  });
+
+  it('the log never truncates past the last durable checkpoint, whatever the watermark', async () => {
+    const { store, replica } = await openFresh();
+    await writeSome(replica, 0, 5);
+    await replica.checkpoint();
+    const checkpoint = replica.log.versionVector;
+    await writeSome(replica, 5, 10);
+    // A retention of its own lowers the floor below the replica's checkpoint: nothing above it goes.
+    replica.log.retain({ floor: () => checkpoint });
+    const digest = replica.state.digest();
+    const { base } = await replica.log.truncate(replica.log.versionVector);
+    expect(checkpoint.dominates(base)).toBe(true);
+    expect(replica.log.canServe(checkpoint)).toBe(true);
+    expect((await crashAndReopen(store)).state.digest()).toBe(digest);
+  });
+
+  it('collected tombstones stay collected after a crash between checkpoints', async () => {
+    const { store, replica } = await openFresh();
+    await replica.write('docs', 'gone', { kind: 'set', value: 1 });
+    await replica.write('docs', 'gone', { kind: 'del' });
+    await replica.write('docs', 'kept', { kind: 'set', value: 2 });
+    expect(await replica.collectTombstones(replica.state.versionVector)).toBe(1);
+    await writeSome(replica, 0, 4); // after the collection's checkpoint: replayed on open
+    const digest = replica.state.digest();
+    const again = await crashAndReopen(store);
+    expect(again.state.digest()).toBe(digest);
+    expect(again.state.encodedEntry('docs', 'gone')).toBeUndefined();
+    expect(again.state.collectedBelow.toJSON()).toEqual(replica.state.collectedBelow.toJSON());
+  });
+
+  it('an installed peer state is a checkpoint, ordered with the appends around it', async () => {
+    const peer = new ReplicaState();
+    const clock = new HybridLogicalClock();
+    for (let seq = 1; seq <= 5; seq++) {
+      const op: Op = {
+        origin: 'b',
+        seq,
+        hlc: clock.now(),
+        ...peer.prepare('docs', `p${seq}`, { kind: 'incr', delta: seq }),
+      };
+      peer.apply(op);
+    }
+    const { store, replica } = await openFresh();
+    await writeSome(replica, 0, 3);
+    // Writes admitted before and after the install, none awaited: the install commits between them.
+    const reports: string[] = [];
+    replica.onChanges((changes) =>
+      reports.push(changes.type === 'state' ? 'state' : changes.changes.map((c) => c.key).join(',')),
+    );
+    const before = writeSome(replica, 3, 5);
+    const installed = replica.installState(peer.snapshot());
+    const after = replica.write('docs', 'p1', { kind: 'incr', delta: 100 });
+    await Promise.all([before, installed, after]);
+    // The write that built on the installed state became durable after it, not in a commit before.
+    expect(reports).toEqual(['k3,s3,k4,s4', 'state', 'p1']);
+    expect(await installed).toBe(5);
+    expect(replica.state.get('docs', 'p1')).toEqual({ type: 'counter', value: 101 });
+    const digest = replica.state.digest();
+    const again = await crashAndReopen(store);
+    expect(again.state.digest()).toBe(digest);
+    expect(again.log.versionVector.toJSON()).toEqual(replica.log.versionVector.toJSON());
+  });
+
+  it('opens a store from before checkpoints: its state table holds the whole log, replayed nowhere', async () => {
+    const { store, replica } = await openFresh();
+    await writeSome(replica, 0, 10);
+    await replica.close(); // checkpoints everything
+    const digest = replica.state.digest();
+    // What an older version left: entries at the log's vector, and no checkpoint vector.
+    await store.commit([{ table: 'state_meta', key: 'checkpoint', value: undefined }]);
+    const again = await ReplicaStore.open({ store: await MemoryStore.open(store.volume), nodeId: 'a' });
+    // Replaying the counters' increments again would change the digest.
+    expect(again.state.digest()).toBe(digest);
+  });
+});
