@@ -167,7 +167,7 @@ export function alignColumns(rows: readonly (readonly string[])[], right: readon
 }
 
 /** A value with its unit, to three significant digits: `312k ops/s`, `7.23 B/op`, `51.2 kB`. */
-function formatValue(value: number, unit: Unit): string {
+export function formatValue(value: number, unit: Unit): string {
   if (unit === 'B') {
     // Thresholds just under the next power, so that 999,600 B shows as 1.00 MB, not 1.00e+3 kB.
     if (value >= 999.5e3) return `${(value / 1e6).toPrecision(3)} MB`;
@@ -189,7 +189,7 @@ function formatSpread(sample: Sample): string {
 }
 
 /** A ratio, with more digits when it is small. */
-function formatRatio(ratio: number): string {
+export function formatRatio(ratio: number): string {
   return ratio.toFixed(ratio < 0.1 ? 3 : 2);
 }
 

@@ -102,16 +102,9 @@ class DriftlessNode implements SyncNode {
 
   write(i: number): Promise<void> | undefined {
     const { keys, values } = this.#writable();
-    const window = this.#window;
-    const issue = () => {
-      this.#replica
-        .write(COLLECTION, keys[i] as string, { kind: 'set', value: values[i] as string })
-        .then(window.release, window.fail);
-    };
-    const wait = window.acquire();
-    if (wait !== undefined) return wait.then(issue);
-    issue();
-    return undefined;
+    return this.#window.issue(() =>
+      this.#replica.write(COLLECTION, keys[i] as string, { kind: 'set', value: values[i] as string }),
+    );
   }
 
   endTurn(): void {}
@@ -141,14 +134,7 @@ class DriftlessNode implements SyncNode {
   }
 
   status(): PeerCounters[] {
-    return this.#replicator.status().map(({ nodeId, stats }) => ({
-      nodeId,
-      opsSent: stats.opsSent,
-      opsReceived: stats.opsReceived,
-      opsDuplicate: stats.opsDuplicate,
-      bytesSent: stats.bytesSent,
-      framesSent: stats.framesSent,
-    }));
+    return peerCountersOf(this.#replicator);
   }
 
   async close(): Promise<void> {
@@ -162,6 +148,19 @@ class DriftlessNode implements SyncNode {
     if (this.#workload === undefined) throw new Error('this node was started without a workload to write');
     return this.#workload;
   }
+}
+
+/** Every peer session's counters, as Replicator.status() reports them. */
+export function peerCountersOf(replicator: Replicator): PeerCounters[] {
+  return replicator.status().map(({ nodeId, stats }) => ({
+    nodeId,
+    opsSent: stats.opsSent,
+    opsReceived: stats.opsReceived,
+    opsDuplicate: stats.opsDuplicate,
+    bytesSent: stats.bytesSent,
+    framesSent: stats.framesSent,
+    statesReceived: stats.statesReceived,
+  }));
 }
 
 /** Starts a Driftless node: its store, replica and replicator (listening and dialing as asked). */

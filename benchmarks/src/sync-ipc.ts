@@ -53,6 +53,8 @@ export interface PeerCounters {
   readonly opsDuplicate: number;
   readonly bytesSent: number;
   readonly framesSent: number;
+  /** State transfers (deltas and snapshots) installed from the peer. */
+  readonly statesReceived?: number;
 }
 
 /** The requests and what each one resolves with. */
@@ -68,10 +70,11 @@ export interface Requests {
   };
   /**
    * B resolves once it holds A's first `count` ops, with the time it noticed; with `record`, also
-   * the time at which each op of [record.from, record.to) became held.
+   * the time at which each op of [record.from, record.to) became held. With `origin` (a cluster
+   * node), the ops counted are that writer's; without, every write held.
    */
   hold: {
-    args: { count: number; record?: { from: number; to: number } };
+    args: { count: number; origin?: string; record?: { from: number; to: number } };
     result: { atMs: number; arrivals?: Float64Array };
   };
   /** The clock, the cost and the WebSocket traffic so far. */
@@ -91,6 +94,10 @@ export interface Requests {
     args: Record<string, never>;
     result: { peers: PeerCounters[]; counts: ReceiveCounts | undefined; disconnects: readonly string[] };
   };
+  /** A cluster node: the digest of its state, and how many writes it holds. */
+  digest: { args: Record<string, never>; result: { digest: string; held: number } };
+  /** A Driftless cluster node: truncates its whole log (a peer behind it then needs a snapshot). */
+  truncate: { args: Record<string, never>; result: Record<string, never> };
   /** Closes the node gracefully; the process exits after answering. */
   exit: { args: Record<string, never>; result: Record<string, never> };
 }
@@ -112,6 +119,8 @@ export type ReplyMessage =
 export interface StartedMessage {
   readonly type: 'started';
   readonly url: string | undefined;
+  /** When (monotonicMs) the child began to start its node: catch-up is timed from here. */
+  readonly startedMs?: number;
 }
 
 /** The command line of a node process. */

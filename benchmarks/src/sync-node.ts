@@ -36,6 +36,12 @@ export interface SyncNode {
   receiveCounts(): ReceiveCounts | undefined;
   /** Driftless: every session that closed so far. */
   disconnects(): readonly string[];
+  /** A cluster node: how many writes of writer `origin` it holds. */
+  heldFrom?(origin: string): number;
+  /** A cluster node: a digest of its state, equal on nodes that hold the same state. */
+  digest?(): string;
+  /** A Driftless cluster node: truncates its whole log. */
+  truncate?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -44,6 +44,8 @@ export class NodeProcess {
   readonly name: string;
   /** Where it listens, when it does. */
   readonly url: string | undefined;
+  /** When (monotonicMs) the child began to start its node, if it said. */
+  readonly startedMs: number | undefined;
   readonly #child: ChildProcess;
   readonly #pending = new Map<
     number,
@@ -56,12 +58,13 @@ export class NodeProcess {
   private constructor(
     name: string,
     child: ChildProcess,
-    url: string | undefined,
+    started: StartedMessage,
     exited: Promise<number | null>,
   ) {
     this.name = name;
     this.#child = child;
-    this.url = url;
+    this.url = started.url;
+    this.startedMs = started.startedMs;
     this.#exited = exited;
     child.on('message', (message: ReplyMessage) => this.#onReply(message));
     void exited.then((code) =>
@@ -69,10 +72,16 @@ export class NodeProcess {
     );
   }
 
-  /** Starts a node process and resolves once it reports that it is up. */
-  static async spawn(name: string, options: ChildOptions, settings: SpawnSettings): Promise<NodeProcess> {
-    const child = fork(CHILD_ENTRY, childArgs(options), {
-      execArgv: execArgvFor(options, settings, name),
+  /** Starts a node process of the replication benchmarks and resolves once it reports that it is up. */
+  static spawn(name: string, options: ChildOptions, settings: SpawnSettings): Promise<NodeProcess> {
+    const profiled = options.system.startsWith('driftless');
+    return NodeProcess.fork(name, { entry: CHILD_ENTRY, args: childArgs(options), profiled }, settings);
+  }
+
+  /** Starts `launch.entry` (any child that speaks sync-ipc.ts) and resolves once it reports that it is up. */
+  static async fork(name: string, launch: Launch, settings: SpawnSettings): Promise<NodeProcess> {
+    const child = fork(launch.entry, [...launch.args], {
+      execArgv: execArgvFor(launch.profiled, settings, name),
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
@@ -95,7 +104,7 @@ export class NodeProcess {
       child.kill('SIGKILL');
       throw error;
     });
-    return new NodeProcess(name, child, started.url, exited);
+    return new NodeProcess(name, child, started, exited);
   }
 
   /** Sends a request and resolves with its answer. */
@@ -114,6 +123,11 @@ export class NodeProcess {
     await this.request('exit', {});
     const code = await this.#exited;
     if (code !== 0) throw new Error(`${this.name} exited with code ${code}`);
+  }
+
+  /** Resolves once the process has ended. */
+  get exited(): Promise<number | null> {
+    return this.#exited;
   }
 
   /** Ends the process at once (after a failure elsewhere). */
@@ -164,8 +178,15 @@ export async function withNodes<T>(nodes: readonly NodeProcess[], work: () => Pr
   }
 }
 
+/** What to fork: a child entry point, its arguments, and whether a --profile run profiles it. */
+export interface Launch {
+  readonly entry: string;
+  readonly args: readonly string[];
+  readonly profiled: boolean;
+}
+
 /** The parent's Node flags for a child: no profilers of the parent, the source condition unless built. */
-function execArgvFor(options: ChildOptions, settings: SpawnSettings, name: string): string[] {
+function execArgvFor(profiled: boolean, settings: SpawnSettings, name: string): string[] {
   const flags: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
@@ -176,7 +197,7 @@ function execArgvFor(options: ChildOptions, settings: SpawnSettings, name: strin
       flags.push(flag);
     }
   }
-  if (settings.profileDir !== undefined && options.system.startsWith('driftless')) {
+  if (settings.profileDir !== undefined && profiled) {
     // A directory per process: its module-loader thread (tsx's hooks) writes a profile of its own.
     const dir = join(
       settings.profileDir,

@@ -15,14 +15,14 @@ import { CountedSocket, dialWs } from './sync-ws.js';
  * validation, no acknowledgement: what is left is building, encoding, sending and decoding.
  */
 
-/** A Driftless op as a plain object. */
-interface RawOp {
+/** A Driftless op as a plain object; here every mutation is a set, `[0, value]`. */
+export interface RawOp<M extends readonly unknown[] = readonly [0, string]> {
   readonly origin: string;
   readonly seq: number;
   readonly hlc: number;
   readonly collection: string;
   readonly key: string;
-  readonly mutation: readonly [0, string];
+  readonly mutation: M;
 }
 
 /** A: builds op objects, batches them, sends each batch as one frame. */

@@ -28,8 +28,9 @@ export abstract class BaselineReceiver implements SyncNode {
     return this.#server?.url;
   }
 
-  async start(): Promise<void> {
-    this.#server = await listenWs((socket) => this.#sockets.push(this.accept(socket)));
+  /** Listens on 127.0.0.1:`port` (0: a free port). */
+  async start(port = 0): Promise<void> {
+    this.#server = await listenWs((socket) => this.#sockets.push(this.accept(socket)), port);
   }
 
   /** Tells the listeners that `held` grew. */
@@ -37,15 +38,15 @@ export abstract class BaselineReceiver implements SyncNode {
     for (const listener of this.#listeners) listener();
   }
 
-  connected(): Promise<void> {
+  connected(_peers: number): Promise<void> {
     return unsupported('dial', this.#role);
   }
 
-  burst(): Promise<void> {
+  burst(_from: number, _to: number): Promise<void> {
     return unsupported('write', this.#role);
   }
 
-  write(): undefined {
+  write(_i: number): undefined {
     return unsupported('write', this.#role);
   }
 

@@ -100,13 +100,14 @@ export interface MeshRun {
 /** How far apart two nodes' and the parent's clocks were found (see `probe`). */
 export const clockCheck = { probes: 0, violations: 0, widestMs: 0 };
 
-type Probe = Requests['probe']['result'];
+/** What a probe answers. */
+export type Probe = Requests['probe']['result'];
 
 /**
  * Probes a node: its clock must read between the parent's before and after (the processes share
  * CLOCK_MONOTONIC, so this holds unless they do not); counted in `clockCheck`.
  */
-async function probe(node: NodeProcess): Promise<Probe> {
+export async function probe(node: NodeProcess): Promise<Probe> {
   const before = monotonicMs();
   const result = await node.request('probe', {});
   const after = monotonicMs();
@@ -116,7 +117,8 @@ async function probe(node: NodeProcess): Promise<Probe> {
   return result;
 }
 
-function costOf(name: string, before: Usage, after: Usage): ProcessCost {
+/** What `name` cost between two probes. */
+export function costOf(name: string, before: Usage, after: Usage): ProcessCost {
   return {
     name,
     userMs: after.userMs - before.userMs,
@@ -127,7 +129,8 @@ function costOf(name: string, before: Usage, after: Usage): ProcessCost {
   };
 }
 
-function trafficDelta(before: Traffic, after: Traffic): Traffic {
+/** The traffic between two readings. */
+export function trafficDelta(before: Traffic, after: Traffic): Traffic {
   return {
     sentFrames: after.sentFrames - before.sentFrames,
     sentBytes: after.sentBytes - before.sentBytes,
@@ -153,7 +156,7 @@ function commitsBetween(aBefore: Probe, bBefore: Probe, aAfter: Probe, bAfter: P
 }
 
 /** Runs `work` with a fresh temporary directory for LMDB stores, removed afterwards. */
-async function inTempDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
+export async function inTempDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'driftless-sync-bench-'));
   try {
     return await work(dir);

@@ -116,6 +116,20 @@ export class InFlightWindow {
     });
   }
 
+  /**
+   * Starts `task` once a slot is free: at once (undefined), or when the returned promise resolves.
+   * The task's settling returns the slot (a failure is kept for the next acquire or drain).
+   */
+  issue(task: () => Promise<unknown>): Promise<void> | undefined {
+    const start = () => {
+      task().then(this.release, this.fail);
+    };
+    const wait = this.acquire();
+    if (wait !== undefined) return wait.then(start);
+    start();
+    return undefined;
+  }
+
   /** Returns a slot. */
   readonly release = (): void => {
     this.#out--;

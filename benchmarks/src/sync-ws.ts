@@ -103,11 +103,11 @@ export interface WsServer {
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1 (a free port); calls `onSocket` with each peer's socket. */
-export async function listenWs(onSocket: (socket: WebSocket) => void): Promise<WsServer> {
+/** Listens on 127.0.0.1:`port` (0: a free port); calls `onSocket` with each peer's socket. */
+export async function listenWs(onSocket: (socket: WebSocket) => void, port = 0): Promise<WsServer> {
   const server = new WebSocketServer({
     host: '127.0.0.1',
-    port: 0,
+    port,
     perMessageDeflate: false,
     maxPayload: MAX_FRAME_BYTES,
   });
@@ -116,9 +116,9 @@ export async function listenWs(onSocket: (socket: WebSocket) => void): Promise<W
     server.once('error', reject);
   });
   server.on('connection', onSocket);
-  const { port } = server.address() as AddressInfo;
+  const { port: bound } = server.address() as AddressInfo;
   return {
-    url: `ws://127.0.0.1:${port}`,
+    url: `ws://127.0.0.1:${bound}`,
     close: () =>
       new Promise<void>((resolve) => {
         for (const client of server.clients) client.terminate();

@@ -22,7 +22,7 @@ import { CountedSocket, dialWs } from './sync-ws.js';
 const MESSAGE_SYNC = 0;
 
 /** A sync message: y-websocket's outer type, then whatever `write` puts in. */
-function syncMessage(write: (encoder: encoding.Encoder) => void): Uint8Array {
+export function syncMessage(write: (encoder: encoding.Encoder) => void): Uint8Array {
   const encoder = encoding.createEncoder();
   encoding.writeVarUint(encoder, MESSAGE_SYNC);
   write(encoder);
@@ -33,7 +33,7 @@ function syncMessage(write: (encoder: encoding.Encoder) => void): Uint8Array {
  * Handles one frame as y-websocket does on either side: reads the sync message into `doc` and
  * sends the reply, if any. Returns the sync message type (step 1, step 2 or update).
  */
-function answer(frame: Uint8Array, doc: Y.Doc, socket: CountedSocket): number {
+export function answer(frame: Uint8Array, doc: Y.Doc, socket: CountedSocket): number {
   const decoder = decoding.createDecoder(frame);
   if (decoding.readVarUint(decoder) !== MESSAGE_SYNC) throw new Error('Yjs: not a sync message');
   const encoder = encoding.createEncoder();

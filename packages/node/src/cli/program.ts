@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { addBenchCommand } from './bench-command.js';
 import { addDataCommands } from './data-commands.js';
 import { runDemo } from './demo.js';
 import { runStart } from './start-command.js';
@@ -149,6 +150,8 @@ export function createProgram(host: CliHost, setStatus: (status: number) => void
         }),
       );
     });
+
+  addBenchCommand(program, host, setStatus);
 
   return program;
 }
