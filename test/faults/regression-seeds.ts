@@ -1,0 +1,23 @@
+/**
+ * Every fault schedule seed that ever found a violation, run first by fault-schedules.test.ts.
+ * Add a seed here the day it fails (with what it found), and keep it after the fix: the schedule
+ * replays the same plan of faults and client choices, so it guards the fix for good.
+ */
+
+/** A seed that once failed, and what it found. */
+export interface RegressionSeed {
+  readonly seed: number;
+  /** What the schedule found, and when. */
+  readonly found: string;
+}
+
+/** Every seed that ever failed. */
+export const REGRESSION_SEEDS: readonly RegressionSeed[] = [
+  {
+    seed: 1015,
+    found:
+      '2026-11-26, first soak: the harness, not the engine. A node could not listen on its port ' +
+      '(EADDRINUSE): ports came from the ephemeral range, where an outgoing connection may take ' +
+      "a killed node's port before it restarts. Ports are now picked below that range.",
+  },
+];
