@@ -258,9 +258,16 @@ export class Replicator {
     return [...this.#byNode.keys()].sort();
   }
 
-  /** Each peer's durable version vector as last acknowledged, including disconnected peers. */
+  /**
+   * What each peer holds durably, including disconnected peers: its last acknowledged vector, and
+   * every op of its own that this node holds (a node sends only ops it made durable, and does not
+   * ack entries of only its own writes).
+   */
   get peerVectors(): ReadonlyMap<string, VersionVector> {
-    return this.#peerDurable;
+    const local = this.replica.versionVector;
+    const vectors = new Map<string, VersionVector>();
+    for (const peer of this.#peerDurable.keys()) vectors.set(peer, this.#durableAt(peer, local));
+    return vectors;
   }
 
   /**
@@ -478,7 +485,7 @@ export class Replicator {
     direction: PeerStatus['direction'] = 'outbound',
   ): PeerStatus {
     const nodeId = session?.peer?.nodeId ?? knownId;
-    const durable = (nodeId !== undefined ? this.#peerDurable.get(nodeId) : undefined) ?? VersionVector.EMPTY;
+    const durable = nodeId !== undefined ? this.#durableAt(nodeId, local) : VersionVector.EMPTY;
     const sent = session?.phase === 'established' ? session.sent.merge(durable) : durable;
     return {
       nodeId,
@@ -496,6 +503,13 @@ export class Replicator {
     };
   }
 
+  /** What `peer` holds durably: its acks, and its own ops as far as this node holds them. */
+  #durableAt(peer: string, local: VersionVector): VersionVector {
+    const acked = this.#peerDurable.get(peer) ?? VersionVector.EMPTY;
+    const own = local.get(peer);
+    return own > acked.get(peer) ? acked.with(peer, own) : acked;
+  }
+
   #lagMs(durable: VersionVector): number {
     for (const { at, vector } of this.#history) {
       if (!durable.dominates(vector)) return Math.max(0, this.#now() - at);
@@ -507,7 +521,7 @@ export class Replicator {
 
   /** Forgets history every known peer has made durable. */
   #pruneHistory(): void {
-    const peers = [...this.#peerDurable.values()];
+    const peers = [...this.peerVectors.values()];
     let drop = 0;
     while (
       drop < this.#history.length &&

@@ -463,4 +463,17 @@ describe('Replicator over the in-memory network', () => {
     expect(a.replicator.status()).toMatchObject([{ nodeId: 'b', state: 'streaming', lastClose: undefined }]);
     expect(b.store.state.get('c', 'k2')?.value).toBe('k2');
   });
+
+  it("counts a peer's own writes as durable there, though it never acks entries of only its own writes", async () => {
+    const network = new MemoryNetwork({ seed: 19 });
+    let now = 9_000_000;
+    const a = await node(network, 'a');
+    const b = await node(network, 'b', { peers: ['mem://a'], now: () => now });
+    await until(() => b.replicator.connectedPeers.length === 1, 'connected');
+    for (let i = 0; i < 5; i++) await write(a, `k${i}`);
+    await until(() => b.store.log.versionVector.get('a') === 5, 'b holds a:5');
+    now += 10_000;
+    expect(b.replicator.status()[0]).toMatchObject({ nodeId: 'a', opsNotDurable: 0, lagMs: 0 });
+    expect(b.replicator.peerVectors.get('a')?.get('a')).toBe(5);
+  });
 });
