@@ -6,7 +6,8 @@ import { isClusterId, ROLES, type Role } from './protocol/messages.js';
 import type { SyncReplica } from './replica.js';
 import { PeerSession, type SessionHost, type SessionStats } from './session/peer-session.js';
 import { DEFAULT_SESSION_TIMING, type SessionTiming } from './session/timing.js';
-import { type StabilityStatus, StabilityTracker } from './stability.js';
+import type { StabilityStatus } from './stability.js';
+import { type CollectEvent, TombstoneCollector } from './tombstone-collector.js';
 import type { Connection, Listener, Transport } from './transport.js';
 
 /** Options of Replicator.start. */
@@ -55,8 +56,7 @@ const DEFAULT_COLLECT_INTERVAL_MS = 5_000;
 export type ReplicatorEvent =
   | { readonly type: 'connected'; readonly peer: string; readonly outbound: boolean }
   | { readonly type: 'disconnected'; readonly peer: string; readonly code: number; readonly reason: string }
-  | { readonly type: 'collected'; readonly keys: number; readonly stable: VersionVector }
-  | { readonly type: 'collect-failed'; readonly message: string }
+  | CollectEvent
   | {
       readonly type: 'dial-failed';
       readonly url: string;
@@ -136,11 +136,7 @@ export class Replicator {
   readonly #unsubscribe: () => void;
   #closed = false;
   readonly #startedAt: number;
-  readonly #stability: StabilityTracker;
-  #collectTimer: ReturnType<typeof setInterval> | undefined;
-  #collecting: Promise<unknown> = Promise.resolve();
-  /** The replica's collected vector right after this node last collected (undefined: not yet). */
-  #collectedAfterLast: VersionVector | undefined;
+  readonly #collector: TombstoneCollector;
 
   private constructor(options: ReplicatorOptions, secret: Uint8Array) {
     this.replica = options.replica;
@@ -151,7 +147,9 @@ export class Replicator {
     this.#backoff = { ...DEFAULT_BACKOFF, ...pick(options.timing, ['reconnectBaseMs', 'reconnectMaxMs']) };
     this.#onEvent = options.onEvent ?? (() => {});
     this.#startedAt = this.#now();
-    this.#stability = new StabilityTracker(options.replica.nodeId, options.members ?? []);
+    this.#collector = new TombstoneCollector(options.replica, options.members ?? [], (event) =>
+      this.#onEvent(event),
+    );
     const timing: SessionTiming = { ...DEFAULT_SESSION_TIMING, ...sessionTiming(options.timing) };
     this.#host = {
       replica: options.replica,
@@ -162,8 +160,10 @@ export class Replicator {
       now: this.#now,
       admit: (session) => this.#admit(session),
       acked: (session) => this.#acked(session),
-      reports: () => this.#stability.reports(this.replica.versionVector),
-      reported: (_session, reports) => this.#reported(reports),
+      reports: () => this.#collector.reports(),
+      reported: (_session, reports) => {
+        for (const [node, vector] of reports) this.#collector.report(node, vector);
+      },
       closed: (session, code, reason) => this.#sessionClosed(session, code, reason),
       transfers: { outgoing: new Map(), incoming: new Map() },
     };
@@ -215,7 +215,7 @@ export class Replicator {
     if (options.listen !== undefined)
       replicator.#listener = await options.transport.listen(options.listen, accept);
     if (options.attach !== undefined) replicator.#listener = await options.attach(accept);
-    replicator.#startCollecting(options.timing?.collectIntervalMs ?? DEFAULT_COLLECT_INTERVAL_MS);
+    replicator.#collector.start(options.timing?.collectIntervalMs ?? DEFAULT_COLLECT_INTERVAL_MS);
     for (const url of options.peers ?? []) {
       const dialer: Dialer = {
         url,
@@ -328,8 +328,7 @@ export class Replicator {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe();
-    clearInterval(this.#collectTimer);
-    await this.#collecting.catch(() => {});
+    await this.#collector.stop();
     for (const dialer of this.#dialers) clearTimeout(dialer.timer);
     const sessions = [...this.#sessions];
     for (const session of sessions) session.close(CLOSE_CODES.SHUTDOWN, 'the node is shutting down');
@@ -397,7 +396,7 @@ export class Replicator {
     const peer = session.peer?.nodeId;
     if (peer === undefined) return;
     this.#peerDurable.set(peer, (this.#peerDurable.get(peer) ?? VersionVector.EMPTY).merge(session.acked));
-    this.#stability.report(peer, session.acked);
+    this.#collector.report(peer, session.acked);
     this.#pruneHistory();
     for (const check of this.#ackWaiters) check();
   }
@@ -425,53 +424,15 @@ export class Replicator {
    * missing) and the members still waited for.
    */
   stability(): StabilityStatus {
-    return this.#stability.stability(this.replica.versionVector);
+    return this.#collector.stability();
   }
 
   /**
    * Collects the tombstones every member holds (when members are configured and the replica can
-   * collect); resolves with how many keys were dropped. The timer does this on its own.
+   * collect); resolves with how many keys were dropped. A timer does this on its own.
    */
   collectTombstones(): Promise<number> {
-    const run = this.#collecting.catch(() => {}).then(() => this.#collect());
-    this.#collecting = run;
-    return run;
-  }
-
-  async #collect(): Promise<number> {
-    const { replica } = this;
-    if (this.#closed || replica.collectTombstones === undefined) return 0;
-    const { stable } = this.#stability.stability(replica.versionVector);
-    if (stable === undefined) return 0;
-    // Nothing new to collect, unless a state from a peer raised the collected vector since this
-    // node last collected: the peer dropped tombstones below it that this side may still hold.
-    const collected = replica.collectedBelow ?? VersionVector.EMPTY;
-    const installed = this.#collectedAfterLast !== undefined && !this.#collectedAfterLast.equals(collected);
-    if (collected.dominates(stable) && !installed && this.#collectedAfterLast !== undefined) return 0;
-    const keys = await replica.collectTombstones(
-      installed ? stable.merge(collected).meet(replica.versionVector) : stable,
-    );
-    this.#collectedAfterLast = replica.collectedBelow;
-    if (keys > 0) this.#onEvent({ type: 'collected', keys, stable });
-    return keys;
-  }
-
-  #startCollecting(intervalMs: number): void {
-    if (this.#stability.members.length === 0 || intervalMs <= 0) return;
-    this.#collectTimer = setInterval(() => {
-      this.collectTombstones().catch((error: unknown) => {
-        this.#onEvent({ type: 'collect-failed', message: (error as Error).message });
-      });
-    }, intervalMs);
-    this.#collectTimer.unref?.();
-  }
-
-  #reported(reports: readonly (readonly [string, VersionVector])[]): void {
-    const me = this.replica.nodeId;
-    for (const [node, vector] of reports) {
-      // This node knows its own vector; what it was told of it is stale at best.
-      if (node !== me) this.#stability.report(node, vector);
-    }
+    return this.#collector.collect();
   }
 
   // --- lag ------------------------------------------------------------------------------------
