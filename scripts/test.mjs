@@ -28,7 +28,12 @@ const passedRun = run('tests (vitest)', bin('vitest'), [
 if (!existsSync(report)) fail('vitest wrote no report');
 const summary = JSON.parse(readFileSync(report, 'utf8'));
 const passed = summary.numPassedTests;
-const failed = summary.numFailedTests + (summary.numFailedTestSuites ?? 0);
+// A file that failed without a failed test (it did not load, a hook threw) counts as one failure;
+// numFailedTestSuites would also count every describe block around a failed test.
+const brokenFiles = (summary.testResults ?? []).filter(
+  (file) => file.status === 'failed' && !file.assertionResults?.some((test) => test.status === 'failed'),
+).length;
+const failed = summary.numFailedTests + brokenFiles;
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(passedRun && failed === 0 && summary.numTotalTests > 0 ? 0 : 1);
 
