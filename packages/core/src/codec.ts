@@ -39,9 +39,9 @@ export function encode(value: Value): Uint8Array {
 }
 
 /**
- * Encodes a value already known to be plain data within the limits (every op admitted to the log
- * was validated once, on admission): skips the walk `encode` makes first. Not exported from the
- * package: outside core, use `encode`.
+ * Encodes a value already known to be plain data within the limits, such as what is built only from
+ * ops an OpLog admitted (each validated once, on admission): skips the walk `encode` makes first.
+ * For anything that came from outside unchecked, use `encode`.
  */
 export function encodeValidated(value: Value): Uint8Array {
   return packr.pack(value);

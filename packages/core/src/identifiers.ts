@@ -19,9 +19,17 @@ export function isNodeId(id: unknown): id is string {
   return typeof id === 'string' && NODE_ID.test(id);
 }
 
+/** Collection names found valid, so the test of every op's name is a set lookup (there are few). */
+const validCollections = new Set<string>();
+const MAX_REMEMBERED_COLLECTIONS = 1024;
+
 /** True when `name` is a valid collection name. */
 export function isCollectionName(name: unknown): name is string {
-  return typeof name === 'string' && COLLECTION.test(name);
+  if (typeof name !== 'string') return false;
+  if (validCollections.has(name)) return true;
+  if (!COLLECTION.test(name)) return false;
+  if (validCollections.size < MAX_REMEMBERED_COLLECTIONS) validCollections.add(name);
+  return true;
 }
 
 /** True when `key` is a valid key inside a collection. */

@@ -2,7 +2,7 @@
  * @driftless/core: clocks, dots and ops, the codec, and the durable op log over a store port.
  * Browser-safe: the LMDB store lives in `@driftless/core/lmdb`.
  */
-export { decode, encode } from './codec.js';
+export { decode, encode, encodeValidated } from './codec.js';
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanFrame } from './codec-scan.js';
 export {
   ClockSkewError,
@@ -29,7 +29,7 @@ export {
 export { assertNodeId, isCollectionName, isKey, isNodeId, MAX_KEY_LENGTH } from './identifiers.js';
 export { MemoryStore, MemoryVolume } from './memory-store.js';
 export { compareDots, type Dot, formatDot, type Op, type Write } from './op.js';
-export { decodeOps, encodeOps, OPS_FORMAT } from './op-codec.js';
+export { decodeOps, encodeOps, encodeValidatedOps, OPS_FORMAT } from './op-codec.js';
 export {
   type AppendListener,
   type AppendOptions,

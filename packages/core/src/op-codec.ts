@@ -30,8 +30,8 @@ export function encodeOps(ops: readonly Op[]): Uint8Array {
 }
 
 /**
- * Encodes ops that validateOp or validateWrite has already checked (the log's own entries), without
- * walking every value again. Not exported from the package.
+ * Encodes ops that validateOp or validateWrite has already checked (ops read from an OpLog, which
+ * admits only validated ops), without walking every value again. Anything else: encodeOps.
  */
 export function encodeValidatedOps(ops: readonly Op[]): Uint8Array {
   return encodeValidated(batchOf(ops));

@@ -35,6 +35,11 @@ export interface LogChunk {
   /** The local log sequence number of the entry. */
   readonly lsn: number;
   readonly ops: readonly Op[];
+  /**
+   * The entry as stored, an op-codec batch of exactly `ops` (see op-codec.ts), when the chunk is the
+   * whole entry: replication sends it as it is instead of encoding the ops again.
+   */
+  readonly bytes?: Uint8Array;
 }
 
 /** Options of an append. */
@@ -46,6 +51,11 @@ export interface AppendOptions {
    * the state they produce.
    */
   readonly writes?: readonly StoreWrite[] | ((ops: readonly Op[]) => readonly StoreWrite[]);
+  /**
+   * The op-codec batch (encodeOps) the ops were decoded from, such as a peer's OPS frame: when every
+   * op is new, the log stores it as their entry instead of encoding them again.
+   */
+  readonly batch?: Uint8Array;
 }
 
 /** What a truncation removed. */
@@ -71,6 +81,8 @@ export type AppendListener = (chunk: LogChunk) => void;
 
 interface PendingAppend {
   readonly ops: readonly Op[];
+  /** The ops' encoding as given to append, when it holds exactly these ops (none was known). */
+  readonly bytes?: Uint8Array;
   readonly writes: readonly StoreWrite[];
   /** An install's vector: what the commit makes durable beyond its ops. */
   readonly install?: VersionVector;
@@ -217,7 +229,15 @@ export class OpLog {
       return Promise.reject(error);
     }
     if (accepted.length === 0 && extra.length === 0) return Promise.resolve(accepted);
-    return this.#enqueue({ ops: accepted, writes: extra }).then(() => accepted);
+    const { batch } = options;
+    const whole =
+      batch !== undefined &&
+      accepted.length === ops.length &&
+      accepted.length <= MAX_ENTRY_OPS &&
+      batch.length <= this.#maxEntryBytes;
+    return this.#enqueue(
+      whole ? { ops: accepted, writes: extra, bytes: batch } : { ops: accepted, writes: extra },
+    ).then(() => accepted);
   }
 
   /**
@@ -298,7 +318,8 @@ export class OpLog {
     const expected = new Map(missing.map(({ origin, from }) => [origin, from]));
     for await (const { key, value } of this.#store.range(LOG_TABLE, { start: startLsn, end: endLsn })) {
       const lacking: Op[] = [];
-      for (const op of decodeEntry(value, key as number)) {
+      const entryOps = decodeEntry(value, key as number);
+      for (const op of entryOps) {
         const next = expected.get(op.origin);
         if (next === undefined || op.seq < next) continue;
         if (op.seq > next) {
@@ -310,7 +331,8 @@ export class OpLog {
         expected.set(op.origin, next + 1);
         lacking.push(op);
       }
-      if (lacking.length > 0) yield { lsn: key as number, ops: lacking };
+      if (lacking.length === entryOps.length) yield { lsn: key as number, ops: lacking, bytes: value };
+      else if (lacking.length > 0) yield { lsn: key as number, ops: lacking };
     }
   }
 
@@ -451,12 +473,12 @@ export class OpLog {
     let lsn = this.#nextLsn;
     let vector = this.#durable;
     let base = this.#storedBase;
-    for (const [entryOps, bytes] of this.#entries(ops)) {
+    for (const [entryOps, bytes] of this.#entries(group)) {
       writes.push({ table: LOG_TABLE, key: lsn, value: bytes });
       for (const [origin, seq] of firstSeqs(entryOps)) {
         writes.push({ table: LOG_INDEX_TABLE, key: indexKey(origin, seq), value: encodeLsn(lsn) });
       }
-      chunks.push({ lsn, ops: entryOps });
+      chunks.push({ lsn, ops: entryOps, bytes });
       lsn++;
     }
     for (const append of group) {
@@ -482,8 +504,26 @@ export class OpLog {
     return chunks;
   }
 
-  /** Splits ops into entries of at most MAX_ENTRY_OPS ops and maxEntryBytes bytes. */
-  *#entries(ops: readonly Op[]): Generator<[readonly Op[], Uint8Array]> {
+  /**
+   * The entries of a group's ops, in order: an append given its ops' encoding is an entry as it is;
+   * the ops of the others between are encoded together, in entries of at most MAX_ENTRY_OPS ops
+   * and maxEntryBytes bytes.
+   */
+  *#entries(group: readonly PendingAppend[]): Generator<[readonly Op[], Uint8Array]> {
+    let pending: Op[] = [];
+    for (const append of group) {
+      if (append.bytes === undefined) {
+        for (const op of append.ops) pending.push(op);
+        continue;
+      }
+      yield* this.#encoded(pending);
+      pending = [];
+      yield [append.ops, append.bytes];
+    }
+    yield* this.#encoded(pending);
+  }
+
+  *#encoded(ops: readonly Op[]): Generator<[readonly Op[], Uint8Array]> {
     for (let start = 0; start < ops.length; start += MAX_ENTRY_OPS) {
       yield* this.#split(ops.slice(start, start + MAX_ENTRY_OPS));
     }

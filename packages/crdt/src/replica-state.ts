@@ -3,6 +3,7 @@ import {
   DriftlessError,
   decode,
   encode,
+  encodeValidated,
   isCollectionName,
   isKey,
   type Op,
@@ -387,7 +388,8 @@ export class ReplicaState {
   /** The stored form of one key's state, for a persistent replica; undefined when the key has none. */
   encodedEntry(collection: string, key: string): Uint8Array | undefined {
     const entry = this.#collections.get(collection)?.get(key);
-    return entry ? encode(encodeEntry(entry)) : undefined;
+    // Entries hold only plain data: ops the log validated, and states decoded as plain data.
+    return entry ? encodeValidated(encodeEntry(entry)) : undefined;
   }
 
   /** A state rebuilt from stored entries (see encodedEntry); throws SNAPSHOT_INVALID for damaged ones. */

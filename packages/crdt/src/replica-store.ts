@@ -142,10 +142,17 @@ export class ReplicaStore {
     return appended.then((ops) => ({ op: ops[0] as Op, change }), this.#onAppendFailed);
   }
 
-  /** Applies ops from other replicas (each origin's in order, causally); resolves with the changes once durable. */
-  receive(ops: readonly Op[]): Promise<Change[]> {
+  /**
+   * Applies ops from other replicas (each origin's in order, causally); resolves with the changes
+   * once durable. `batch`, when given, is the op-codec encoding the ops were decoded from (see
+   * OpLog.append).
+   */
+  receive(ops: readonly Op[], batch?: Uint8Array): Promise<Change[]> {
     this.#applied = NO_CHANGES;
-    const appended = this.log.append(ops, this.#applyOptions);
+    const appended = this.log.append(
+      ops,
+      batch === undefined ? this.#applyOptions : { ...this.#applyOptions, batch },
+    );
     // A fresh array from #applyAll whenever the append goes ahead (NO_CHANGES only when it fails).
     const changes = this.#applied as Change[];
     return appended.then(() => changes, this.#onAppendFailed);

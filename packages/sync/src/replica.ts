@@ -34,9 +34,10 @@ export interface SyncReplica {
   onInstall(listener: () => void): () => void;
   /**
    * Applies a peer's ops (each origin's in order; some may be known already) and resolves once
-   * they are durable, with how many were new.
+   * they are durable, with how many were new. `batch`, when given, is the op-codec encoding the ops
+   * were decoded from: a log may store it as is.
    */
-  receive(ops: readonly Op[]): Promise<number>;
+  receive(ops: readonly Op[], batch?: Uint8Array): Promise<number>;
   /**
    * A state for a replica at `since`, holding only durable writes: a snapshot of everything, or a
    * compacted delta of the ops it lacks (undefined when no consistent delta could be taken, for
@@ -74,7 +75,7 @@ export interface ReplicaStoreLike {
     snapshot(): Uint8Array;
     delta(ops: Iterable<Op>): Uint8Array;
   };
-  receive(ops: readonly Op[]): Promise<readonly unknown[]>;
+  receive(ops: readonly Op[], batch?: Uint8Array): Promise<readonly unknown[]>;
   installState(bytes: Uint8Array, check?: (vector: VersionVector) => void): Promise<number>;
   collectTombstones(stable: VersionVector): Promise<number>;
 }
@@ -103,7 +104,7 @@ export function syncReplicaOf(store: ReplicaStoreLike): SyncReplica {
     canServe: (since) => log.canServe(since),
     onAppend: (listener) => log.onAppend(listener),
     onInstall: (listener) => log.onInstall(listener),
-    receive: async (ops) => (await store.receive(ops)).length,
+    receive: async (ops, batch) => (await store.receive(ops, batch)).length,
     installState: (bytes, check) => store.installState(bytes, check),
     get collectedBelow() {
       return state.collectedBelow;

@@ -164,6 +164,28 @@ describe('Replicator over the in-memory network', () => {
     expect((stats?.framesSent ?? 0) - framesBefore).toBeLessThan(50);
   });
 
+  it("relays log entries whole: down a chain, every node holds the writer's entries byte for byte", async () => {
+    const network = new MemoryNetwork({ seed: 14 });
+    const a = await node(network, 'a');
+    const b = await node(network, 'b', { peers: ['mem://a'] });
+    const c = await node(network, 'c', { peers: ['mem://b'] });
+    const stored = (n: TestNode) => {
+      const entries: string[] = [];
+      n.store.log.onAppend((chunk) => entries.push(Buffer.from(chunk.bytes ?? []).toString('hex')));
+      return entries;
+    };
+    const [atA, atB, atC] = [stored(a), stored(b), stored(c)];
+    await until(() => b.replicator.connectedPeers.length === 2, 'the chain connected');
+    await Promise.all(Array.from({ length: 3_000 }, (_, i) => write(a, `k${i}`)));
+    await write(a, 'last');
+    await until(() => c.store.log.versionVector.get('a') === 3_001, 'c holds every write');
+    expect(atA.length).toBeGreaterThan(1);
+    // Each entry went out as one frame and was stored as one entry, at b and again at c.
+    expect(atB).toEqual(atA);
+    expect(atC).toEqual(atA);
+    expect(new Set([a, b, c].map((n) => n.store.state.digest())).size).toBe(1);
+  });
+
   it('relays ops of other origins along a chain, in causal order', async () => {
     const network = new MemoryNetwork({ seed: 5 });
     const a = await node(network, 'a');

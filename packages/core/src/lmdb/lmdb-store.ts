@@ -94,13 +94,15 @@ export class LmdbStore implements Store {
     this.#assertOpen();
     validateWrites(writes);
     const resolved = writes.map((write) => [this.#table(write.table), write] as const);
+    // Plain puts, not a transaction callback: lmdb-js commits every write queued in one event turn
+    // in one transaction (eventTurnBatching), and its worker thread writes them without calling
+    // back into this thread, which a busy event loop would delay. Writes of one transaction share
+    // one promise.
+    const committed = new Set<Promise<unknown>>();
+    for (const [db, { key, value }] of resolved)
+      committed.add(value === undefined ? db.remove(key) : db.put(key, value));
     try {
-      await this.#env.transaction(() => {
-        for (const [db, { key, value }] of resolved) {
-          if (value === undefined) db.remove(key);
-          else db.put(key, value);
-        }
-      });
+      await (committed.size === 1 ? committed.values().next().value : Promise.all(committed));
     } catch (error) {
       const cause = await commitFailureCause(error);
       throw new StorageError(

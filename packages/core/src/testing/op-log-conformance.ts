@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hlcFromWall } from '../hlc.js';
 import type { Op, Write } from '../op.js';
+import { decodeOps, encodeOps } from '../op-codec.js';
 import { type LogChunk, OpLog, type OpLogOptions } from '../op-log.js';
 import type { Store } from '../store.js';
 import { VersionVector } from '../version-vector.js';
@@ -311,6 +312,64 @@ export function runOpLogConformance(name: string, harness: StoreHarness): void {
       stop();
       await log.appendLocal([write('w')]);
       expect(seen).toEqual([1, 2, 3]);
+    });
+
+    it('gives each entry its stored bytes, to listeners and to readers of whole entries', async () => {
+      const store = await create();
+      const log = await openLog(store);
+      const heard: LogChunk[] = [];
+      log.onAppend((chunk) => heard.push(chunk));
+      await Promise.all([log.appendLocal([write('x')]), log.append([remoteOp('b', 1), remoteOp('b', 2)])]);
+      await log.appendLocal([write('y')]);
+      expect(heard.length).toBeGreaterThan(0);
+      for (const chunk of heard) {
+        expect(chunk.bytes, 'a durable entry carries its bytes').toBeDefined();
+        expect([...((await store.get('log', chunk.lsn)) ?? [])]).toEqual([...(chunk.bytes ?? [])]);
+        expect(decodeOps(chunk.bytes as Uint8Array)).toEqual(chunk.ops);
+      }
+      const whole: LogChunk[] = [];
+      for await (const chunk of log.readSince(VersionVector.EMPTY)) whole.push(chunk);
+      expect(whole.map((chunk) => [...(chunk.bytes ?? [])])).toEqual(
+        heard.map((chunk) => [...(chunk.bytes ?? [])]),
+      );
+      // A reader lacking part of an entry gets those ops alone, without the entry's bytes.
+      expect(heard.map((chunk) => dots(chunk.ops))).toEqual([['a:1', 'b:1', 'b:2'], ['a:2']]);
+      const partial: LogChunk[] = [];
+      for await (const chunk of log.readSince(VersionVector.from({ b: 1 }))) partial.push(chunk);
+      expect(partial.map((chunk) => dots(chunk.ops))).toEqual([['a:1', 'b:2'], ['a:2']]);
+      expect(partial[0]?.bytes).toBeUndefined();
+      expect(partial[1]?.bytes).toBeDefined();
+    });
+
+    it('stores a batch given with its ops as their entry when every op is new, and re-encodes otherwise', async () => {
+      const store = await create();
+      const log = await openLog(store);
+      const fresh = [remoteOp('b', 1), remoteOp('b', 2), remoteOp('c', 1)];
+      const batch = encodeOps(fresh);
+      const heard: LogChunk[] = [];
+      log.onAppend((chunk) => heard.push(chunk));
+      // Admitted together with a local write and another batch: each batch stays an entry of its own.
+      const more = [remoteOp('c', 2), remoteOp('c', 3)];
+      const moreBatch = encodeOps(more);
+      await Promise.all([
+        log.appendLocal([write('x')]),
+        log.append(fresh, { batch }),
+        log.appendLocal([write('y')]),
+        log.append(more, { batch: moreBatch }),
+      ]);
+      const entries = heard.map((chunk) => dots(chunk.ops));
+      expect(entries).toEqual([['a:1'], dots(fresh), ['a:2'], dots(more)]);
+      expect(heard[1]?.bytes).toBe(batch);
+      expect([...((await store.get('log', heard[1]?.lsn as number)) ?? [])]).toEqual([...batch]);
+      // Some ops known already: only the new ones are stored, encoded afresh.
+      const overlap = [remoteOp('c', 3), remoteOp('c', 4)];
+      const [added] = await Promise.all([log.append(overlap, { batch: encodeOps(overlap) })]);
+      expect(dots(added)).toEqual(['c:4']);
+      const last = heard.at(-1) as LogChunk;
+      expect(dots(decodeOps(last.bytes as Uint8Array))).toEqual(['c:4']);
+      expect(await log.verify()).toMatchObject({ ops: 8 });
+      const again = await openLog(await reopen(store));
+      expect(dots(await readAll(again))).toEqual(['a:1', 'b:1', 'b:2', 'c:1', 'a:2', 'c:2', 'c:3', 'c:4']);
     });
 
     it('splits a large group into entries no larger than maxEntryBytes', async () => {

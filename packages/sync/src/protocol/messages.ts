@@ -55,6 +55,8 @@ export type Message =
       /** Numbers OPS frames 1, 2, … per session (mod 2^32), so a lost or reordered frame is noticed. */
       readonly number: number;
       readonly ops: readonly Op[];
+      /** On a decoded frame: the op-codec batch the ops were decoded from (a log may store it as is). */
+      readonly batch?: Uint8Array;
     }
   | { readonly type: 'ack'; readonly vector: VersionVector }
   | { readonly type: 'ping'; readonly time: number }
@@ -235,7 +237,8 @@ export function decodeMessage(bytes: Uint8Array): Message {
     case TAGS.ops: {
       if (body.length < 5) malformed('OPS must hold a frame number and a batch');
       const number = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0);
-      return { type: 'ops', number, ops: decodeOpsFrame(body.subarray(4)) };
+      const batch = body.subarray(4);
+      return { type: 'ops', number, ops: decodeOpsFrame(batch), batch };
     }
     case TAGS.ack:
       return { type: 'ack', vector: vectorOf(fields(body, 1, 'ACK')[0], 'ACK') };

@@ -1,6 +1,6 @@
 import {
   DriftlessError,
-  encodeOps,
+  encodeValidatedOps,
   type LogChunk,
   measureValue,
   type Op,
@@ -323,7 +323,7 @@ export class PeerSession {
         return;
       case 'ops':
         if (!this.#requireEstablished('OPS')) return;
-        this.#onOps(message.number, message.ops, frame.length);
+        this.#onOps(message.number, message.ops, message.batch, frame.length);
         return;
     }
   }
@@ -412,7 +412,7 @@ export class PeerSession {
     void this.#catchUp();
   }
 
-  #onOps(number: number, ops: readonly Op[], frameBytes: number): void {
+  #onOps(number: number, ops: readonly Op[], batch: Uint8Array | undefined, frameBytes: number): void {
     // Transports deliver every frame once and in order; if one did not, do not apply ops past a hole.
     const expected = (this.#framesIn + 1) >>> 0;
     if (number !== expected) {
@@ -421,15 +421,15 @@ export class PeerSession {
       return;
     }
     this.#framesIn = expected;
-    const forged = this.#forgedOrigin(ops.map((op) => [op.origin, op.seq]));
+    const forged = this.#forgedOrigin(dotsOf(ops));
     if (forged !== undefined) {
       this.close(CLOSE_CODES.FORBIDDEN_ORIGIN, `the peer sent ${forged}`);
       return;
     }
-    this.#learn(ops.map((op) => [op.origin, op.seq]));
+    this.#learn(dotsOf(ops));
     this.stats.opsReceived += ops.length;
     this.#enqueueReceive(frameBytes, async () => {
-      const fresh = await this.#host.replica.receive(ops);
+      const fresh = await this.#host.replica.receive(ops, batch);
       this.stats.opsDuplicate += ops.length - fresh;
     });
   }
@@ -515,6 +515,11 @@ export class PeerSession {
   #onAppend(chunk: LogChunk): void {
     this.#lastAppendLsn = chunk.lsn;
     if (this.#mode !== 'live' || this.#phase !== 'established') return;
+    const whole = this.#wholeEntry(chunk);
+    if (whole !== undefined) {
+      if (!this.#sendWhole(chunk.ops, whole)) this.#block();
+      return;
+    }
     for (const op of chunk.ops) {
       const has = this.#sent.get(op.origin) ?? 0;
       if (op.seq <= has) continue;
@@ -540,6 +545,45 @@ export class PeerSession {
     if (this.#phase !== 'established') return;
     if (this.#mode === 'live') void this.#catchUp();
     else this.#catchUpAgain = true;
+  }
+
+  /**
+   * The stored bytes of a log entry that can go to the peer as they are: an entry it lacks
+   * entirely, each origin's ops following on from what it has, that fits in a frame. Undefined
+   * otherwise (it then goes op by op through the batch).
+   */
+  #wholeEntry(chunk: LogChunk): Uint8Array | undefined {
+    const { bytes, ops } = chunk;
+    if (bytes === undefined || bytes.length > this.#host.timing.maxBatchBytes) return undefined;
+    // Ops come in runs of one origin; a map only for an entry of several.
+    let others: Map<string, number> | undefined;
+    let origin = '';
+    let next = 0;
+    for (const op of ops) {
+      if (op.origin !== origin) {
+        if (origin !== '') {
+          others ??= new Map();
+          others.set(origin, next);
+        }
+        origin = op.origin;
+        next = others?.get(origin) ?? (this.#sent.get(origin) ?? 0) + 1;
+      }
+      if (op.seq !== next) return undefined;
+      next++;
+    }
+    return bytes;
+  }
+
+  /**
+   * Sends the batch, then a whole log entry (see #wholeEntry) as stored: no encoding. False when
+   * the transport asked to wait.
+   */
+  #sendWhole(ops: readonly Op[], bytes: Uint8Array): boolean {
+    const flushed = this.#flush();
+    for (const op of ops) this.#sent.set(op.origin, op.seq);
+    this.#framesOut = (this.#framesOut + 1) >>> 0;
+    this.stats.opsSent += ops.length;
+    return this.#sendFrame(opsFrame(this.#framesOut, bytes)) && flushed;
   }
 
   /** Adds an op to the outgoing batch; false when the transport asked to wait. */
@@ -570,7 +614,8 @@ export class PeerSession {
     this.#batch = [];
     this.#batchBytes = 0;
     this.#framesOut = (this.#framesOut + 1) >>> 0;
-    const frame = opsFrame(this.#framesOut, encodeOps(ops));
+    // Every op here was read from the log, which validated it on admission.
+    const frame = opsFrame(this.#framesOut, encodeValidatedOps(ops));
     this.stats.opsSent += ops.length;
     return this.#sendFrame(frame);
   }
@@ -597,6 +642,11 @@ export class PeerSession {
         const target = this.#lastAppendLsn;
         for await (const chunk of this.#host.replica.readSince(this.sent)) {
           if (this.#phase !== 'established') return;
+          const whole = this.#wholeEntry(chunk);
+          if (whole !== undefined) {
+            if (!this.#sendWhole(chunk.ops, whole)) await this.#drained();
+            continue;
+          }
           for (const op of chunk.ops) {
             const has = this.#sent.get(op.origin) ?? 0;
             if (op.seq <= has) continue; // the peer sent or acked it meanwhile
@@ -764,4 +814,9 @@ export class PeerSession {
     this.#stateSender.stop();
     this.#host.closed(this, code, reason);
   }
+}
+
+/** The dots of ops, each [origin, seq], without an array of them. */
+function* dotsOf(ops: readonly Op[]): Generator<[string, number]> {
+  for (const op of ops) yield [op.origin, op.seq];
 }
