@@ -55,6 +55,8 @@ export interface Store {
 }
 
 const TABLE_NAME = /^[a-z][a-z0-9_]{0,31}$/;
+/** Table names found valid. */
+const validTables = new Set<string>();
 
 /** Throws STORE_INVALID_WRITE unless every write is well-formed; called before anything is applied. */
 export function validateWrites(writes: readonly StoreWrite[]): void {
@@ -74,9 +76,12 @@ export function validateWrites(writes: readonly StoreWrite[]): void {
 
 /** Throws STORE_INVALID_WRITE unless `table` is a valid table name. */
 export function validateTable(table: unknown): asserts table is string {
+  // Every write names its table, and there are only a few of them.
+  if (typeof table === 'string' && validTables.has(table)) return;
   if (typeof table !== 'string' || !TABLE_NAME.test(table)) {
     throw new StorageError('STORE_INVALID_WRITE', `invalid table name ${JSON.stringify(table)}`);
   }
+  if (validTables.size < 256) validTables.add(table);
 }
 
 /** The longest string key a store must accept, in UTF-8 bytes (LMDB's limit in lmdb-js). */

@@ -1,6 +1,7 @@
 import type { OpLog, StoreWrite, VersionVector } from '@driftless/core';
 import type { ReplicaState } from './replica-state.js';
-import { checkpointMeta, DirtyKeys, entryWrite, type LoadedState } from './state-checkpoint.js';
+import { checkpointMeta, DirtyKeys, entryOf, KeyList, type LoadedState } from './state-checkpoint.js';
+import type { CheckpointEntry, SegmentLayout } from './state-segments.js';
 
 /** When a Checkpointer checkpoints, and in what slices. */
 export interface CheckpointPolicy {
@@ -8,6 +9,8 @@ export interface CheckpointPolicy {
   readonly checkpointOps: number;
   /** Keys encoded per turn of the event loop while a checkpoint is written in the background. */
   readonly sliceKeys: number;
+  /** See SegmentLayout.compactionDue. */
+  readonly compactionMinKeys: number;
 }
 
 /** The host's timers: every JavaScript host has them (this package's types name no host). */
@@ -15,6 +18,9 @@ const timers = globalThis as unknown as {
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 };
+
+/** A state of at most this many keys may be compacted by a whole checkpoint at once (about 0.5 ms). */
+const COMPACT_AT_ONCE_KEYS = 256;
 
 /** A large state waits at most this many ops between checkpoints, so opening replays at most as many. */
 const MAX_CHECKPOINT_OPS = 1 << 17;
@@ -27,8 +33,10 @@ interface Pending {
   /** Keys still to encode: none has changed since it began (touch encodes a key before it does). */
   readonly remaining: DirtyKeys;
   /** Keys encoded so far, given back to the dirty set if the checkpoint is abandoned. */
-  readonly encoded: DirtyKeys;
-  readonly writes: StoreWrite[];
+  readonly encoded: KeyList;
+  readonly entries: CheckpointEntry[];
+  /** Every key, to replace every segment (see SegmentLayout.compactionDue). */
+  readonly compaction: boolean;
   timer: unknown;
 }
 
@@ -53,6 +61,7 @@ export class Checkpointer {
   #since: number;
   /** The vector of the last checkpoint known to be durable. */
   #durable: VersionVector;
+  #segments: SegmentLayout;
   #pending: Pending | undefined;
 
   constructor(
@@ -69,6 +78,7 @@ export class Checkpointer {
     this.#dirty = loaded.dirty;
     this.#since = loaded.replayed;
     this.#durable = loaded.checkpoint;
+    this.#segments = loaded.segments;
   }
 
   /** The vector of the last durable checkpoint: the log must keep every op above it. */
@@ -85,8 +95,8 @@ export class Checkpointer {
   touch(collection: string, key: string): void {
     const pending = this.#pending;
     if (pending?.remaining.delete(collection, key)) {
-      pending.writes.push(entryWrite(this.#state, collection, key));
-      pending.encoded.add(collection, key);
+      pending.entries.push(entryOf(this.#state, collection, key));
+      pending.encoded.push(collection, key);
     }
     this.#dirty.add(collection, key);
   }
@@ -108,7 +118,12 @@ export class Checkpointer {
    */
   takeNow(): { writes: StoreWrite[]; vector: VersionVector } {
     this.abandon();
-    const writes = this.#dirty.take(this.#state);
+    // A compaction only of a small state: encoding a large one in one turn would stall the node
+    // (background checkpoints compact it, a slice at a time).
+    const compaction =
+      this.#state.keyCount <= COMPACT_AT_ONCE_KEYS &&
+      this.#segments.compactionDue(this.#state.keyCount, this.#policy.compactionMinKeys);
+    const writes = this.#segments.writes(this.#keysToWrite(compaction).take(this.#state), compaction);
     const vector = this.#state.versionVector;
     for (const write of checkpointMeta(vector, this.#state.collectedBelow)) writes.push(write);
     this.#dirty = new DirtyKeys();
@@ -137,15 +152,29 @@ export class Checkpointer {
     this.#dirty = loaded.dirty;
     this.#since = loaded.replayed;
     this.#durable = loaded.checkpoint;
+    this.#segments = loaded.segments;
+  }
+
+  /**
+   * The dirty keys, and in a compaction every key too (a dirty key the state no longer holds then
+   * needs no entry, but goes back to the dirty set if the checkpoint is abandoned).
+   */
+  #keysToWrite(compaction: boolean): DirtyKeys {
+    if (!compaction) return this.#dirty;
+    const keys = DirtyKeys.all(this.#state);
+    keys.addAll(this.#dirty);
+    return keys;
   }
 
   #begin(): void {
+    const compaction = this.#segments.compactionDue(this.#state.keyCount, this.#policy.compactionMinKeys);
     const pending: Pending = {
       vector: this.#state.versionVector,
       collected: this.#state.collectedBelow,
-      remaining: this.#dirty,
-      encoded: new DirtyKeys(),
-      writes: [],
+      remaining: this.#keysToWrite(compaction),
+      encoded: new KeyList(),
+      entries: [],
+      compaction,
       timer: undefined,
     };
     this.#dirty = new DirtyKeys();
@@ -160,17 +189,16 @@ export class Checkpointer {
   #slice(pending: Pending): void {
     pending.timer = undefined;
     if (this.#pending !== pending) return;
-    for (const write of pending.remaining.take(this.#state, this.#policy.sliceKeys, pending.encoded))
-      pending.writes.push(write);
+    for (const entry of pending.remaining.take(this.#state, this.#policy.sliceKeys, pending.encoded))
+      pending.entries.push(entry);
     if (pending.remaining.count > 0) {
       pending.timer = timers.setTimeout(() => this.#slice(pending), 0);
       return;
     }
     this.#pending = undefined;
-    for (const write of checkpointMeta(pending.vector, pending.collected)) pending.writes.push(write);
+    const writes = this.#segments.writes(pending.entries, pending.compaction);
+    for (const write of checkpointMeta(pending.vector, pending.collected)) writes.push(write);
     // Appended after every op of its vector (each was admitted before it began).
-    this.#log
-      .append([], { writes: pending.writes })
-      .then(() => this.checkpointed(pending.vector), this.#onFailure);
+    this.#log.append([], { writes }).then(() => this.checkpointed(pending.vector), this.#onFailure);
   }
 }

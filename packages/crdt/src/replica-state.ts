@@ -94,6 +94,12 @@ export class ReplicaState {
     return count;
   }
 
+  /** Every key held (see keyCount), as [collection, key]. */
+  *entryKeys(): Generator<[collection: string, key: string]> {
+    for (const [collection, keys] of this.#collections)
+      for (const key of keys.keys()) yield [collection, key];
+  }
+
   /** Ops whose mutation was invalid and were applied as no-ops. */
   get rejectedOps(): number {
     return this.#rejected;

@@ -22,11 +22,17 @@ import { type LoadedState, loadState } from './state-checkpoint.js';
 export interface ReplicaStoreOptions extends OpLogOptions {
   /**
    * Ops applied between automatic checkpoints of the state, at least (default 4,096). A larger state
-   * waits for a sixteenth of its key count (at most 131,072 ops): a checkpoint rewrites the pages of
-   * the keys it holds, so on a large state it must hold many for each page to be worth writing.
-   * Opening replays the log above the last checkpoint.
+   * waits for a sixteenth of its key count (at most 131,072 ops), so that keys written again and
+   * again are written to the checkpoint once in many ops. Opening replays the log above the last
+   * checkpoint.
    */
   readonly checkpointOps?: number;
+  /**
+   * Checkpoints append segments of the keys they write (state-segments.ts). Once the segments hold
+   * more than twice as many entries as the state has keys, or as this many (default 256), whichever
+   * is more, the next automatic checkpoint writes every key afresh and deletes the older segments.
+   */
+  readonly compactionMinKeys?: number;
   /**
    * Keys a checkpoint encodes per turn of the event loop (default 256, about 0.5 ms): it is written
    * in the background, a slice at a time, so the node keeps serving meanwhile.
@@ -37,6 +43,7 @@ export interface ReplicaStoreOptions extends OpLogOptions {
 /** Ops between automatic checkpoints, at least. */
 export const DEFAULT_CHECKPOINT_OPS = 4096;
 const DEFAULT_SLICE_KEYS = 256;
+const DEFAULT_COMPACTION_MIN_KEYS = 256;
 const NO_WRITES: readonly StoreWrite[] = [];
 const NO_CHANGES: readonly Change[] = [];
 
@@ -118,6 +125,7 @@ export class ReplicaStore {
     const policy = {
       checkpointOps: options.checkpointOps ?? DEFAULT_CHECKPOINT_OPS,
       sliceKeys: options.checkpointSliceKeys ?? DEFAULT_SLICE_KEYS,
+      compactionMinKeys: options.compactionMinKeys ?? DEFAULT_COMPACTION_MIN_KEYS,
     };
     for (const [name, value] of Object.entries(policy)) {
       if (!Number.isSafeInteger(value) || value < 1)

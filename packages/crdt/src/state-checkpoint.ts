@@ -2,8 +2,6 @@ import {
   DriftlessError,
   decode,
   encode,
-  isCollectionName,
-  isKey,
   type OpLog,
   ProtocolError,
   type Store,
@@ -11,12 +9,13 @@ import {
   VersionVector,
 } from '@driftless/core';
 import { ReplicaState } from './replica-state.js';
+import { type CheckpointEntry, loadEntries, type SegmentLayout, STATE_META_TABLE } from './state-segments.js';
 
 /**
  * How a persistent replica keeps its state: the op log is the source of truth, and the state is
- * checkpointed now and then beside it, in the same store.
+ * checkpointed now and then beside it, in the same store:
  *
- *   state       "<collection>/<key>" → the key's encoded entry, as of the checkpoint
+ *   state_seg   the entries of the keys each checkpoint wrote (state-segments.ts)
  *   state_meta  "checkpoint" → the version vector the stored entries hold, exactly
  *               "collected"  → the vector below which tombstones were collected
  *
@@ -28,9 +27,6 @@ import { ReplicaState } from './replica-state.js';
  * every append, so they hold the log's whole version vector.
  */
 
-/** Where a persistent replica keeps each key's state: `<collection>/<key>` → encoded entry. */
-export const STATE_TABLE = 'state';
-const STATE_META_TABLE = 'state_meta';
 const COLLECTED = 'collected';
 const CHECKPOINT = 'checkpoint';
 
@@ -64,25 +60,35 @@ export class DirtyKeys {
     return true;
   }
 
-  /** Marks every key `other` marks. */
-  addAll(other: DirtyKeys): void {
+  /** Every key `state` holds. */
+  static all(state: ReplicaState): DirtyKeys {
+    const keys = new DirtyKeys();
+    for (const [collection, key] of state.entryKeys()) keys.add(collection, key);
+    return keys;
+  }
+
+  /** Marks every key `other` marks or lists. */
+  addAll(other: DirtyKeys | KeyList): void {
+    if (other instanceof KeyList) {
+      for (const [collection, key] of other.entries()) this.add(collection, key);
+      return;
+    }
     for (const [collection, keys] of other.#keys) for (const key of keys) this.add(collection, key);
   }
 
   /**
-   * The store writes of up to `max` dirty keys as `state` holds them (a delete for a key it no
-   * longer holds), unmarking them and marking them in `taken`. Unsorted: sorting costs more CPU
-   * than it saves LMDB, which copies each page a transaction touches once, whatever the order.
+   * Up to `max` dirty keys as `state` holds them (no bytes for a key it no longer holds), unmarking
+   * them and listing them in `taken`.
    */
-  take(state: ReplicaState, max = Number.POSITIVE_INFINITY, taken?: DirtyKeys): StoreWrite[] {
-    const writes: StoreWrite[] = [];
+  take(state: ReplicaState, max = Number.POSITIVE_INFINITY, taken?: KeyList): CheckpointEntry[] {
+    const writes: CheckpointEntry[] = [];
     for (const [collection, keys] of this.#keys) {
       for (const key of keys) {
         if (writes.length >= max) return writes;
-        writes.push(entryWrite(state, collection, key));
+        writes.push(entryOf(state, collection, key));
         keys.delete(key);
         this.#count--;
-        taken?.add(collection, key);
+        taken?.push(collection, key);
       }
       this.#keys.delete(collection);
     }
@@ -90,9 +96,26 @@ export class DirtyKeys {
   }
 }
 
-/** The store write of one key's entry as `state` holds it now (a delete when it holds none). */
-export function entryWrite(state: ReplicaState, collection: string, key: string): StoreWrite {
-  return { table: STATE_TABLE, key: `${collection}/${key}`, value: state.encodedEntry(collection, key) };
+/**
+ * Keys in a list, without the set's hashing: what a checkpoint under way has encoded, needed again
+ * only if it is abandoned.
+ */
+export class KeyList {
+  readonly #items: string[] = [];
+
+  push(collection: string, key: string): void {
+    this.#items.push(collection, key);
+  }
+
+  *entries(): Generator<[collection: string, key: string]> {
+    const items = this.#items;
+    for (let i = 0; i < items.length; i += 2) yield [items[i] as string, items[i + 1] as string];
+  }
+}
+
+/** One key's entry as `state` holds it now (no bytes when it holds none). */
+export function entryOf(state: ReplicaState, collection: string, key: string): CheckpointEntry {
+  return { collection, key, bytes: state.encodedEntry(collection, key) };
 }
 
 /** The writes that make the stored entries a checkpoint at `vector`. */
@@ -112,6 +135,8 @@ export interface LoadedState {
   readonly dirty: DirtyKeys;
   /** Ops replayed. */
   readonly replayed: number;
+  /** The checkpoint segments the store holds. */
+  readonly segments: SegmentLayout;
 }
 
 /**
@@ -119,21 +144,7 @@ export interface LoadedState {
  * Throws SNAPSHOT_INVALID for a damaged entry, STORE_CORRUPT for damaged metadata; writes nothing.
  */
 export async function loadState(store: Store, log: OpLog): Promise<LoadedState> {
-  const entries: { collection: string; key: string; bytes: Uint8Array }[] = [];
-  for await (const { key, value } of store.range(STATE_TABLE)) {
-    const text = String(key);
-    const slash = text.indexOf('/');
-    const collection = text.slice(0, Math.max(0, slash));
-    const name = text.slice(slash + 1);
-    if (typeof key !== 'string' || !isCollectionName(collection) || !isKey(name)) {
-      throw new DriftlessError(
-        'SNAPSHOT_INVALID',
-        `a stored state key (${JSON.stringify(text.slice(0, 80))}) is not <collection>/<key>: the store is ` +
-          'damaged; restore it from a backup, or remove it and let the replica re-bootstrap from a peer',
-      );
-    }
-    entries.push({ collection, key: name, bytes: value });
-  }
+  const { entries, layout } = await loadEntries(store);
   const collected = await readVector(store, COLLECTED);
   const stored = await readVector(store, CHECKPOINT);
   const checkpoint =
@@ -155,7 +166,7 @@ export async function loadState(store: Store, log: OpLog): Promise<LoadedState> 
       replayed++;
     }
   }
-  return { state, checkpoint, dirty, replayed };
+  return { state, checkpoint, dirty, replayed, segments: layout };
 }
 
 async function readVector(store: Store, key: string): Promise<VersionVector | undefined> {

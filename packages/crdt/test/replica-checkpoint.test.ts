@@ -129,7 +129,7 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
     weight: 5,
     arbitrary: fc.record({
       kind: fc.constant('writes' as const),
-      count: fc.integer({ min: 1, max: 5 }),
+      count: fc.integer({ min: 1, max: 12 }),
       seed: fc.integer(),
     }),
   },
@@ -156,7 +156,12 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
 );
 
 /** Runs `steps` on one replica, crashing and reopening it as they say, and checks every reopen. */
-async function runSteps(checkpointOps: number, sliceKeys: number, steps: readonly Step[]): Promise<void> {
+async function runSteps(
+  checkpointOps: number,
+  sliceKeys: number,
+  compactionMinKeys: number,
+  steps: readonly Step[],
+): Promise<void> {
   const volume: MemoryVolume = (await MemoryStore.open()).volume;
   const peer = new Peer();
   let store = new CrashingStore(await MemoryStore.open(volume));
@@ -165,6 +170,7 @@ async function runSteps(checkpointOps: number, sliceKeys: number, steps: readonl
     nodeId: 'a',
     checkpointOps,
     checkpointSliceKeys: sliceKeys,
+    compactionMinKeys,
   });
   /** The highest seq of each origin whose write was acknowledged. */
   let acked = VersionVector.EMPTY;
@@ -173,7 +179,13 @@ async function runSteps(checkpointOps: number, sliceKeys: number, steps: readonl
   };
   const reopen = async (what: string, expected?: { digest: string; vector: unknown }) => {
     store = new CrashingStore(await MemoryStore.open(volume));
-    replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps, checkpointSliceKeys: sliceKeys });
+    replica = await ReplicaStore.open({
+      store,
+      nodeId: 'a',
+      checkpointOps,
+      checkpointSliceKeys: sliceKeys,
+      compactionMinKeys,
+    });
     const vector = replica.log.versionVector;
     expect(vector.dominates(acked), `${what}: acknowledged writes lost`).toBe(true);
     expect(replica.state.versionVector.toJSON(), `${what}: state vs log vector`).toEqual(vector.toJSON());
@@ -246,8 +258,11 @@ describe('ReplicaStore checkpoints', () => {
       fc.asyncProperty(
         fc.integer({ min: 1, max: 12 }),
         fc.integer({ min: 1, max: 4 }),
-        fc.array(stepArbitrary, { minLength: 4, maxLength: 30 }),
-        (checkpointOps, sliceKeys, steps) => runSteps(checkpointOps, sliceKeys, steps),
+        // Small: segments compact often (every key rewritten, older segments deleted).
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(stepArbitrary, { minLength: 4, maxLength: 40 }),
+        (checkpointOps, sliceKeys, compactionMinKeys, steps) =>
+          runSteps(checkpointOps, sliceKeys, compactionMinKeys, steps),
       ),
       parameters,
     );

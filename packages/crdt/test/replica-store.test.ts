@@ -16,13 +16,20 @@ import {
   type OpLog,
   StorageError,
   type Store,
-  type StoreKey,
+  type StoreWrite,
   type Value,
   VersionVector,
 } from '@driftless/core';
 import { LmdbStore } from '@driftless/core/lmdb';
 import { FaultyStore, type StoreHarness, seededRandom, testSeed } from '@driftless/core/testing';
-import { type Intent, type ReadResult, ReplicaState, ReplicaStore, STATE_TABLE } from '@driftless/crdt';
+import {
+  type Intent,
+  type ReadResult,
+  ReplicaState,
+  ReplicaStore,
+  SEGMENT_TABLE,
+  STATE_TABLE,
+} from '@driftless/crdt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 const root = mkdtempSync(join(tmpdir(), 'driftless-replica-store-'));
@@ -49,7 +56,7 @@ const HARNESSES: readonly (StoreHarness & { readonly name: string })[] = [
 ];
 
 /** Every table a replica store writes: the log's three and the state's two. */
-const TABLES = ['log', 'log_index', 'meta', STATE_TABLE, 'state_meta'];
+const TABLES = ['log', 'log_index', 'meta', STATE_TABLE, SEGMENT_TABLE, 'state_meta'];
 /** 'votes' is in multi-value mode; keys include a slash, and characters whose UTF-8 and UTF-16 orders differ. */
 const COLLECTIONS = ['docs', 'votes'];
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'a/b', 'é', '\uff01', '\u{1f600}'];
@@ -118,7 +125,8 @@ async function writeRandom(replica: ReplicaStore, random: () => number): Promise
 const CHECKPOINT_OPS = 5;
 
 async function openReplica(store: Store, checkpointOps = CHECKPOINT_OPS): Promise<ReplicaStore> {
-  const replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps });
+  // Segments compact often (every key rewritten, older segments deleted).
+  const replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps, compactionMinKeys: 4 });
   replica.state.setCollectionMode('votes', 'mv');
   return replica;
 }
@@ -131,24 +139,57 @@ async function replay(log: OpLog): Promise<ReplicaState> {
 }
 
 /**
- * The state as the store holds it, rebuilt here independently of ReplicaStore: the state table's
- * entries at its checkpoint vector, then the log's ops above that vector, in log order.
+ * The state as the store holds it, rebuilt here independently of ReplicaStore: the entries of its
+ * checkpoint (rows of the per-key table older stores wrote, then the live segments in order, a later
+ * entry replacing an earlier one, null deleting it) at its checkpoint vector, then the log's ops
+ * above that vector, in log order.
  */
 async function stored(store: Store, log: OpLog): Promise<ReplicaState> {
-  const entries: { collection: string; key: string; bytes: Uint8Array }[] = [];
+  const entries = new Map<string, { collection: string; key: string; bytes: Uint8Array }>();
   for await (const { key, value } of store.range(STATE_TABLE)) {
     const text = String(key);
     const slash = text.indexOf('/');
-    entries.push({ collection: text.slice(0, slash), key: text.slice(slash + 1), bytes: value });
+    entries.set(text, { collection: text.slice(0, slash), key: text.slice(slash + 1), bytes: value });
+  }
+  const [first, next] = await segmentRange(store);
+  for (let n = first; n < next; n++) {
+    const segment = decode((await store.get(SEGMENT_TABLE, n)) as Uint8Array) as Value[];
+    expect(segment[0]).toBe(1);
+    for (let i = 1; i < segment.length; i += 3) {
+      const [collection, key, bytes] = segment.slice(i, i + 3) as [string, string, Uint8Array | null];
+      if (bytes === null) entries.delete(`${collection}/${key}`);
+      else entries.set(`${collection}/${key}`, { collection, key, bytes });
+    }
   }
   const vectorAt = async (key: string) => {
     const bytes = await store.get('state_meta', key);
     return bytes ? VersionVector.fromValue(decode(bytes)) : VersionVector.EMPTY;
   };
   const checkpoint = await vectorAt('checkpoint');
-  const state = ReplicaState.load(checkpoint, await vectorAt('collected'), entries);
+  const state = ReplicaState.load(checkpoint, await vectorAt('collected'), entries.values());
   for await (const chunk of log.readSince(checkpoint)) for (const op of chunk.ops) state.apply(op);
   return state;
+}
+
+/** The live checkpoint segments, first … next - 1. */
+async function segmentRange(store: Store): Promise<[number, number]> {
+  const bytes = await store.get('state_meta', 'segments');
+  return bytes ? (decode(bytes) as [number, number]) : [0, 0];
+}
+
+/** Appends a segment to the live ones, as a checkpoint would. */
+async function appendSegment(store: Store, segment: Value): Promise<void> {
+  const [first, next] = await segmentRange(store);
+  await store.commit([
+    { table: SEGMENT_TABLE, key: next, value: encode(segment) },
+    { table: 'state_meta', key: 'segments', value: encode([first, next + 1]) },
+  ]);
+}
+
+async function count(store: Store, table: string): Promise<number> {
+  let rows = 0;
+  for await (const _ of store.range(table)) rows++;
+  return rows;
 }
 
 /** Asserts that memory, the stored checkpoint with the log above it, and the whole log hold the same state. */
@@ -157,6 +198,8 @@ async function expectAgreement(replica: ReplicaStore, store: Store, what: string
   expect(replica.state.versionVector.toJSON(), `${what}: state vs log vector`).toEqual(
     replica.log.versionVector.toJSON(),
   );
+  const [first, next] = await segmentRange(store);
+  expect(await count(store, SEGMENT_TABLE), `${what}: stored segments are the live ones`).toBe(next - first);
   const durable = await stored(store, replica.log);
   expect(durable.versionVector.toJSON(), `${what}: checkpoint + log vector`).toEqual(
     replica.log.versionVector.toJSON(),
@@ -210,6 +253,9 @@ async function runWorkload(
       const inFlight = 1 + Math.floor(random() * 4);
       await Promise.all(Array.from({ length: inFlight }, () => writeRandom(replica, random)));
     }
+    // Whole checkpoints now and then (background ones wait for turns of the event loop), which
+    // compact the segments when due.
+    if (random() < 0.3) await replica.checkpoint();
     await expectAgreement(replica, store, `batch ${batch}`);
   }
 }
@@ -463,23 +509,56 @@ for (const harness of HARNESSES) {
     });
 
     describe('refuses damaged stored state entries with SNAPSHOT_INVALID, changing nothing on disk', () => {
-      const damages: readonly { what: string; key: StoreKey; value: Uint8Array }[] = [
-        { what: 'bytes that are not msgpack', key: 'docs/k0', value: new Uint8Array([0xc1, 0x00]) },
-        { what: 'a value that is not an entry', key: 'docs/k0', value: encode('entry') },
-        { what: 'an unknown type code', key: 'docs/k0', value: encode([99, [], [], []]) },
-        { what: 'a malformed winner stamp', key: 'docs/k0', value: encode([0, [1, 'a', 0], [], []]) },
-        { what: 'a malformed register state', key: 'docs/k0', value: encode([0, [], [], [1, 2]]) },
-        { what: 'a key without a collection', key: 'nocollection', value: encode([0, [], [], []]) },
-        { what: 'an invalid collection name', key: 'bad name/k', value: encode([0, [], [], []]) },
+      const entry = encode([0, [], [], []]);
+      const damages: readonly { what: string; damage: (store: Store) => Promise<void> }[] = [
+        ...[
+          { what: 'bytes that are not msgpack', cells: ['docs', 'k0', new Uint8Array([0xc1, 0x00])] },
+          { what: 'a value that is not an entry', cells: ['docs', 'k0', encode('entry')] },
+          { what: 'an unknown type code', cells: ['docs', 'k0', encode([99, [], [], []])] },
+          { what: 'a malformed winner stamp', cells: ['docs', 'k0', encode([0, [1, 'a', 0], [], []])] },
+          { what: 'a malformed register state', cells: ['docs', 'k0', encode([0, [], [], [1, 2]])] },
+          { what: 'an entry that is neither bytes nor null', cells: ['docs', 'k0', 'entry'] },
+          { what: 'an invalid key', cells: ['docs', '', entry] },
+          { what: 'an invalid collection name', cells: ['bad name', 'k', entry] },
+          { what: 'a segment missing a cell', cells: ['docs', 'k0'] },
+        ].map(({ what, cells }) => ({
+          what,
+          damage: (store: Store) => appendSegment(store, [1, ...(cells as Value[])]),
+        })),
+        {
+          what: 'a segment of an unknown format',
+          damage: (store) => appendSegment(store, [2, 'docs', 'k0', entry]),
+        },
+        {
+          what: 'a segment that is not msgpack',
+          damage: async (store) => {
+            const [first, next] = await segmentRange(store);
+            await store.commit([
+              { table: SEGMENT_TABLE, key: next, value: new Uint8Array([0xc1]) },
+              { table: 'state_meta', key: 'segments', value: encode([first, next + 1]) },
+            ]);
+          },
+        },
+        // Rows of the per-key table stores of an earlier version wrote are still read.
+        {
+          what: 'a per-key row that is not msgpack',
+          damage: (store) =>
+            store.commit([{ table: STATE_TABLE, key: 'docs/old', value: new Uint8Array([0xc1]) }]),
+        },
+        {
+          what: 'a per-key row without a collection',
+          damage: (store) => store.commit([{ table: STATE_TABLE, key: 'nocollection', value: entry }]),
+        },
       ];
-      for (const damage of damages) {
-        it(damage.what, async () => {
+      for (const { what, damage } of damages) {
+        it(what, async () => {
           const store = await create();
           const replica = await openReplica(store);
           await runWorkload(replica, store, seededRandom(7), 5);
           await replica.write('docs', 'k0', { kind: 'set', value: 'here' });
           await replica.close();
-          await store.commit([{ table: STATE_TABLE, key: damage.key, value: damage.value }]);
+          expect((await segmentRange(store))[1], 'the workload wrote segments').toBeGreaterThan(0);
+          await damage(store);
           const rows = await dump(store);
           const failure = await ReplicaStore.open({ store, nodeId: 'a' }).then(
             () => undefined,
@@ -490,6 +569,78 @@ for (const harness of HARNESSES) {
           expect(await dump(store)).toEqual(rows);
         });
       }
+    });
+
+    it('refuses a damaged segment range, or a segment missing from it, with STORE_CORRUPT', async () => {
+      const store = await create();
+      const replica = await openReplica(store);
+      await runWorkload(replica, store, seededRandom(8), 5);
+      await replica.close();
+      const [first, next] = await segmentRange(store);
+      expect(next - first).toBeGreaterThan(0);
+      // Reversed, not a range, past the last segment, or gone while segments remain.
+      for (const range of [encode([next, first]), encode('range'), encode([first, next + 1]), undefined]) {
+        await store.commit([{ table: 'state_meta', key: 'segments', value: range }]);
+        const rows = await dump(store);
+        await expect(ReplicaStore.open({ store, nodeId: 'a' })).rejects.toMatchObject({
+          code: 'STORE_CORRUPT',
+        });
+        expect(await dump(store)).toEqual(rows);
+      }
+      await store.commit([
+        { table: 'state_meta', key: 'segments', value: encode([first, next]) },
+        { table: SEGMENT_TABLE, key: first, value: undefined },
+      ]);
+      await expect(ReplicaStore.open({ store, nodeId: 'a' })).rejects.toMatchObject({
+        code: 'STORE_CORRUPT',
+      });
+    });
+
+    it('reads the per-key rows an earlier version wrote, and drops them at the first compaction', async () => {
+      let store = await create();
+      let replica = await openReplica(store);
+      await runWorkload(replica, store, seededRandom(9), 5);
+      const digest = replica.state.digest();
+      const reads = readsOf(replica.state);
+      // Rewrite the checkpoint as an earlier version stored it: a row per key, no segments.
+      const rows: StoreWrite[] = [];
+      for (const [collection, key] of replica.state.entryKeys())
+        rows.push({
+          table: STATE_TABLE,
+          key: `${collection}/${key}`,
+          value: replica.state.encodedEntry(collection, key),
+        });
+      await replica.checkpoint();
+      await replica.close();
+      const [first, next] = await segmentRange(store);
+      const drop: StoreWrite[] = [{ table: 'state_meta', key: 'segments', value: undefined }];
+      for (let n = first; n < next; n++) drop.push({ table: SEGMENT_TABLE, key: n, value: undefined });
+      await store.commit([...drop, ...rows]);
+      store = await reopen(replica, store);
+      replica = await openReplica(store);
+      expect(replica.state.digest()).toBe(digest);
+      expect(readsOf(replica.state)).toEqual(reads);
+      await expectAgreement(replica, store, 'per-key rows');
+      // The first background checkpoint compacts: it rewrites every key into segments and deletes
+      // the rows (whose keys the replica holds in memory until then).
+      for (let round = 0; round < 40 && (await count(store, STATE_TABLE)) > 0; round++) {
+        await Promise.all(
+          Array.from({ length: 256 }, (_, i) =>
+            replica.write('fill', `f${i % 64}`, { kind: 'set', value: round * 256 + i }),
+          ),
+        );
+        // Background checkpoints run between turns of the event loop.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(await count(store, STATE_TABLE), 'the rows are gone').toBe(0);
+      // Only the live segments are stored: the compaction deleted the ones it replaced.
+      const [liveFirst, liveNext] = await segmentRange(store);
+      expect(await count(store, SEGMENT_TABLE)).toBe(liveNext - liveFirst);
+      await expectAgreement(replica, store, 'after the compaction');
+      const after = replica.state.digest();
+      store = await reopen(replica, store);
+      replica = await openReplica(store);
+      expect(replica.state.digest()).toBe(after);
     });
   });
 }

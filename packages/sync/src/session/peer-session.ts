@@ -1,29 +1,21 @@
-import {
-  DriftlessError,
-  encodeValidatedOps,
-  type LogChunk,
-  measureValue,
-  type Op,
-  ProtocolError,
-  VersionVector,
-} from '@driftless/core';
+import { DriftlessError, type LogChunk, type Op, ProtocolError, VersionVector } from '@driftless/core';
 import { CLOSE_CODES, type CloseCode } from '../close-codes.js';
 import { isTransportError } from '../errors.js';
-import { authProof, createNonce, sameProof } from '../protocol/auth.js';
 import {
   decodeMessage,
   encodeMessage,
   type Message,
-  opsFrame,
   type Role,
   type StateKind,
 } from '../protocol/messages.js';
-import { PROTOCOL_VERSION } from '../protocol/version.js';
 import type { SyncReplica } from '../replica.js';
 import type { Connection } from '../transport.js';
+import { Handshake, type PeerIdentity } from './handshake.js';
+import { OpStream } from './op-stream.js';
 import { StateReceiver, StateSender, type StateTransfers, type TransferLink } from './state-transfer.js';
 import type { SessionTiming } from './timing.js';
 
+export type { PeerIdentity } from './handshake.js';
 export type { IncomingState, StateTransfers } from './state-transfer.js';
 
 /**
@@ -46,6 +38,9 @@ export type { IncomingState, StateTransfers } from './state-transfer.js';
  * log, so a slow peer costs the transport's bounded buffer and nothing more. Received ops are
  * applied durably in arrival order, and the peer stops being read while too many bytes are in
  * flight. The session acks this replica's durable version vector whenever it grows.
+ *
+ * The handshake's checks are in handshake.ts, the outgoing batches and OPS frame numbering in
+ * op-stream.ts, and state transfers in state-transfer.ts.
  */
 
 /** What a session needs from the node that owns it. */
@@ -95,14 +90,6 @@ export interface SessionStats {
   stateBytesSent: number;
 }
 
-/** The peer as it introduced itself. */
-export interface PeerIdentity {
-  readonly nodeId: string;
-  readonly role: Role;
-}
-
-const MAX_BATCH_OPS = 4096;
-
 /** Thrown inside installState's check to refuse a state that forges origins. */
 class ForgedState extends Error {}
 /** WebSocket close reasons hold at most 123 bytes. */
@@ -125,18 +112,14 @@ export class PeerSession {
     stateBytesSent: 0,
   };
   readonly #host: SessionHost;
-  readonly #nonce = createNonce();
+  readonly #handshake: Handshake;
   #phase: SessionPhase = 'hello';
   #peer: PeerIdentity | undefined;
-  #peerNonce: Uint8Array | undefined;
   #mode: StreamMode = 'catching-up';
-  /** Per origin, the highest seq the peer has or has been sent on this session. */
-  readonly #sent = new Map<string, number>();
+  /** What the peer has or has been sent, and the ops on their way to it. */
+  readonly #stream: OpStream;
   /** The peer's durable version vector, from AUTH and ACKs. */
   #acked = VersionVector.EMPTY;
-  #batch: Op[] = [];
-  #batchBytes = 0;
-  #flushScheduled = false;
   #catchingUp = false;
   #catchUpAgain = false;
   #lastAppendLsn = 0;
@@ -156,8 +139,7 @@ export class PeerSession {
   #waitingSince: number | undefined;
   readonly #stateSender: StateSender;
   readonly #stateReceiver: StateReceiver;
-  /** OPS frames sent and received on this session, mod 2^32. */
-  #framesOut = 0;
+  /** OPS frames received on this session, mod 2^32. */
   #framesIn = 0;
   #ackedAtLastBeat: VersionVector | undefined;
   #sentAtLastBeat: VersionVector | undefined;
@@ -168,6 +150,22 @@ export class PeerSession {
     this.connection = connection;
     this.outbound = outbound;
     this.#lastReceivedAt = host.now();
+    this.#handshake = new Handshake({
+      clusterId: host.clusterId,
+      secret: host.secret,
+      replica: host.replica,
+      close: (code, reason) => this.close(code, reason),
+    });
+    this.#stream = new OpStream({
+      maxBatchBytes: host.timing.maxBatchBytes,
+      sendOps: (frame, ops) => {
+        this.stats.opsSent += ops;
+        return this.#sendFrame(frame);
+      },
+      flushBlocked: () => {
+        if (this.#mode === 'live') this.#block();
+      },
+    });
     const link: TransferLink = {
       get peerId() {
         return session.#peer?.nodeId as string;
@@ -195,14 +193,7 @@ export class PeerSession {
     this.#handshakeTimer = setTimeout(() => {
       if (this.#phase !== 'established') this.close(CLOSE_CODES.TIMEOUT, 'handshake timed out');
     }, this.#host.timing.handshakeTimeoutMs);
-    this.#sendMessage({
-      type: 'hello',
-      version: PROTOCOL_VERSION,
-      clusterId: this.#host.clusterId,
-      nodeId: this.#host.replica.nodeId,
-      role: this.#host.role(),
-      nonce: this.#nonce,
-    });
+    this.#sendMessage(this.#handshake.hello(this.#host.role()));
   }
 
   /** The session's phase. */
@@ -227,7 +218,7 @@ export class PeerSession {
 
   /** What the peer has or has been sent on this session. */
   get sent(): VersionVector {
-    return VersionVector.from(this.#sent);
+    return this.#stream.sent;
   }
 
   /** The last measured round-trip time. */
@@ -303,7 +294,7 @@ export class PeerSession {
       case 'ack':
         if (!this.#requireEstablished('ACK')) return;
         this.#acked = this.#acked.merge(message.vector);
-        this.#learn(message.vector.entries());
+        this.#stream.learn(message.vector.entries());
         this.#host.acked(this);
         return;
       case 'reports':
@@ -339,63 +330,23 @@ export class PeerSession {
       this.close(CLOSE_CODES.BAD_FRAME, 'a second HELLO');
       return;
     }
-    if (hello.version !== PROTOCOL_VERSION) {
-      this.close(
-        CLOSE_CODES.PROTOCOL_VERSION,
-        `this node speaks protocol ${PROTOCOL_VERSION} and the peer ${hello.version}: upgrade the older node`,
-      );
-      return;
-    }
-    if (hello.clusterId !== this.#host.clusterId) {
-      this.close(
-        CLOSE_CODES.CLUSTER_MISMATCH,
-        `the peer belongs to cluster ${hello.clusterId}, this node to ${this.#host.clusterId}`,
-      );
-      return;
-    }
-    const me = this.#host.replica.nodeId;
-    if (hello.nodeId === me) {
-      this.close(CLOSE_CODES.DUPLICATE_NODE, `the peer is this node (${me}) or uses its id`);
-      return;
-    }
-    this.#peer = { nodeId: hello.nodeId, role: hello.role };
-    this.#peerNonce = hello.nonce;
+    const peer = this.#handshake.acceptHello(hello);
+    if (peer === undefined) return;
+    this.#peer = peer;
     this.#phase = 'auth';
-    const proof = authProof(
-      this.#host.secret,
-      this.#host.clusterId,
-      me,
-      hello.nodeId,
-      hello.nonce,
-      this.#nonce,
-    );
-    this.#sendMessage({ type: 'auth', proof, vector: this.#host.replica.versionVector });
+    this.#sendMessage(this.#handshake.auth());
   }
 
   #onAuth(auth: Extract<Message, { type: 'auth' }>): void {
-    const peer = this.#peer;
-    const peerNonce = this.#peerNonce;
-    if (this.#phase !== 'auth' || !peer || !peerNonce) {
+    if (this.#phase !== 'auth') {
       this.close(CLOSE_CODES.BAD_FRAME, 'AUTH out of turn');
       return;
     }
-    const me = this.#host.replica.nodeId;
-    const expected = authProof(
-      this.#host.secret,
-      this.#host.clusterId,
-      peer.nodeId,
-      me,
-      this.#nonce,
-      peerNonce,
-    );
-    if (!sameProof(auth.proof, expected)) {
-      this.close(CLOSE_CODES.AUTH_FAILED, 'authentication failed: the nodes do not share the cluster secret');
-      return;
-    }
+    if (!this.#handshake.acceptAuth(auth)) return;
     this.#phase = 'established';
     clearTimeout(this.#handshakeTimer);
     this.#acked = auth.vector;
-    this.#learn(auth.vector.entries());
+    this.#stream.learn(auth.vector.entries());
     const refusal = this.#host.admit(this);
     if (refusal) {
       this.close(refusal.code, refusal.reason);
@@ -426,7 +377,7 @@ export class PeerSession {
       this.close(CLOSE_CODES.FORBIDDEN_ORIGIN, `the peer sent ${forged}`);
       return;
     }
-    this.#learn(dotsOf(ops));
+    this.#stream.learn(dotsOf(ops));
     this.stats.opsReceived += ops.length;
     this.#enqueueReceive(frameBytes, async () => {
       const fresh = await this.#host.replica.receive(ops, batch);
@@ -505,35 +456,30 @@ export class PeerSession {
     }
   }
 
-  /** Records that the peer has these ops (it sent or acked them), so they are never sent to it. */
-  #learn(dots: Iterable<[string, number]>): void {
-    for (const [origin, seq] of dots) if (seq > (this.#sent.get(origin) ?? 0)) this.#sent.set(origin, seq);
-  }
-
   // --- sending --------------------------------------------------------------------------------
 
   #onAppend(chunk: LogChunk): void {
     this.#lastAppendLsn = chunk.lsn;
     if (this.#mode !== 'live' || this.#phase !== 'established') return;
-    const whole = this.#wholeEntry(chunk);
+    const whole = this.#stream.wholeEntry(chunk);
     if (whole !== undefined) {
-      if (!this.#sendWhole(chunk.ops, whole)) this.#block();
+      if (!this.#stream.sendWhole(chunk.ops, whole)) this.#block();
       return;
     }
     for (const op of chunk.ops) {
-      const has = this.#sent.get(op.origin) ?? 0;
+      const has = this.#stream.seq(op.origin);
       if (op.seq <= has) continue;
       if (op.seq !== has + 1) {
         // The peer lacks something this entry builds on: read it from the log in order.
         void this.#catchUp();
         return;
       }
-      if (!this.#queue(op)) {
+      if (!this.#stream.queue(op)) {
         this.#block();
         return;
       }
     }
-    this.#scheduleFlush();
+    this.#stream.scheduleFlush();
   }
 
   /**
@@ -545,79 +491,6 @@ export class PeerSession {
     if (this.#phase !== 'established') return;
     if (this.#mode === 'live') void this.#catchUp();
     else this.#catchUpAgain = true;
-  }
-
-  /**
-   * The stored bytes of a log entry that can go to the peer as they are: an entry it lacks
-   * entirely, each origin's ops following on from what it has, that fits in a frame. Undefined
-   * otherwise (it then goes op by op through the batch).
-   */
-  #wholeEntry(chunk: LogChunk): Uint8Array | undefined {
-    const { bytes, ops } = chunk;
-    if (bytes === undefined || bytes.length > this.#host.timing.maxBatchBytes) return undefined;
-    // Ops come in runs of one origin; a map only for an entry of several.
-    let others: Map<string, number> | undefined;
-    let origin = '';
-    let next = 0;
-    for (const op of ops) {
-      if (op.origin !== origin) {
-        if (origin !== '') {
-          others ??= new Map();
-          others.set(origin, next);
-        }
-        origin = op.origin;
-        next = others?.get(origin) ?? (this.#sent.get(origin) ?? 0) + 1;
-      }
-      if (op.seq !== next) return undefined;
-      next++;
-    }
-    return bytes;
-  }
-
-  /**
-   * Sends the batch, then a whole log entry (see #wholeEntry) as stored: no encoding. False when
-   * the transport asked to wait.
-   */
-  #sendWhole(ops: readonly Op[], bytes: Uint8Array): boolean {
-    const flushed = this.#flush();
-    for (const op of ops) this.#sent.set(op.origin, op.seq);
-    this.#framesOut = (this.#framesOut + 1) >>> 0;
-    this.stats.opsSent += ops.length;
-    return this.#sendFrame(opsFrame(this.#framesOut, bytes)) && flushed;
-  }
-
-  /** Adds an op to the outgoing batch; false when the transport asked to wait. */
-  #queue(op: Op): boolean {
-    this.#batch.push(op);
-    this.#sent.set(op.origin, op.seq);
-    this.#batchBytes +=
-      op.key.length * 3 + op.collection.length + Math.max(0, measureValue(op.mutation)) + 16;
-    if (this.#batchBytes >= this.#host.timing.maxBatchBytes || this.#batch.length >= MAX_BATCH_OPS) {
-      return this.#flush();
-    }
-    return true;
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    queueMicrotask(() => {
-      this.#flushScheduled = false;
-      if (!this.#flush() && this.#mode === 'live') this.#block();
-    });
-  }
-
-  /** Sends the batch; false when the transport's buffer is above its high-water mark. */
-  #flush(): boolean {
-    if (this.#batch.length === 0) return true;
-    const ops = this.#batch;
-    this.#batch = [];
-    this.#batchBytes = 0;
-    this.#framesOut = (this.#framesOut + 1) >>> 0;
-    // Every op here was read from the log, which validated it on admission.
-    const frame = opsFrame(this.#framesOut, encodeValidatedOps(ops));
-    this.stats.opsSent += ops.length;
-    return this.#sendFrame(frame);
   }
 
   #block(): void {
@@ -642,19 +515,19 @@ export class PeerSession {
         const target = this.#lastAppendLsn;
         for await (const chunk of this.#host.replica.readSince(this.sent)) {
           if (this.#phase !== 'established') return;
-          const whole = this.#wholeEntry(chunk);
+          const whole = this.#stream.wholeEntry(chunk);
           if (whole !== undefined) {
-            if (!this.#sendWhole(chunk.ops, whole)) await this.#drained();
+            if (!this.#stream.sendWhole(chunk.ops, whole)) await this.#drained();
             continue;
           }
           for (const op of chunk.ops) {
-            const has = this.#sent.get(op.origin) ?? 0;
+            const has = this.#stream.seq(op.origin);
             if (op.seq <= has) continue; // the peer sent or acked it meanwhile
-            if (!this.#queue(op)) await this.#drained();
+            if (!this.#stream.queue(op)) await this.#drained();
             if (this.#phase !== 'established') return;
           }
         }
-        if (!this.#flush()) await this.#drained();
+        if (!this.#stream.flush()) await this.#drained();
         if (this.#lastAppendLsn > target) this.#catchUpAgain = true;
       } while (this.#catchUpAgain && this.#phase === 'established');
       if (this.#phase === 'established') this.#mode = 'live';
@@ -679,7 +552,7 @@ export class PeerSession {
   async #sendStateIfBetter(): Promise<void> {
     const local = this.#host.replica.versionVector;
     let lacking = 0;
-    for (const [origin, seq] of local.entries()) lacking += Math.max(0, seq - (this.#sent.get(origin) ?? 0));
+    for (const [origin, seq] of local.entries()) lacking += Math.max(0, seq - this.#stream.seq(origin));
     if (lacking < this.#host.timing.deltaMinOps || !this.#host.replica.canServe(this.sent)) return;
     await this.#sendState('delta');
   }
@@ -690,13 +563,13 @@ export class PeerSession {
    */
   async #sendState(kind: StateKind): Promise<void> {
     // Ops counted as sent must be on the wire before the state: it leaves out what they carry.
-    if (!this.#flush()) await this.#drained();
+    if (!this.#stream.flush()) await this.#drained();
     if (this.#phase !== 'established') return;
     const sent = await this.#stateSender.send(kind, this.sent);
     if (sent === undefined) return;
     this.stats.statesSent++;
     this.stats.stateBytesSent += sent.bytes;
-    this.#learn(sent.vector.entries());
+    this.#stream.learn(sent.vector.entries());
   }
 
   #onStateEnd(message: Extract<Message, { type: 'state-end' }>, frameBytes: number): void {
@@ -796,8 +669,7 @@ export class PeerSession {
     this.#ackedAtLastBeat = this.#acked;
     this.#sentAtLastBeat = sent;
     if (!stalled) return;
-    this.#sent.clear();
-    this.#learn(this.#acked.entries());
+    this.#stream.restartFrom(this.#acked);
     void this.#catchUp();
   }
 
@@ -809,7 +681,7 @@ export class PeerSession {
     clearTimeout(this.#handshakeTimer);
     clearTimeout(this.#heartbeatTimer);
     this.#unsubscribe?.();
-    this.#batch = [];
+    this.#stream.dropBatch();
     this.#onDrain();
     this.#stateSender.stop();
     this.#host.closed(this, code, reason);
