@@ -182,8 +182,23 @@ export class ReplicaStore {
         },
       })
       .then(
-        () => {
-          if (checkpoint) this.#checkpointer.checkpointed(checkpoint);
+        async () => {
+          if (checkpoint) {
+            this.#checkpointer.checkpointed(checkpoint);
+            return;
+          }
+          // Nothing changed since the last checkpoint began, which may still be on its way to the
+          // store (an append of nothing resolves at once): wait for it.
+          await this.log.settled();
+          const failure = this.log.failure;
+          if (failure)
+            throw new OpLogError(
+              'LOG_FAILED',
+              `the op log failed before this checkpoint was durable: ${failure.message}`,
+              {
+                cause: failure,
+              },
+            );
         },
         (error: unknown) => this.#recover(error),
       );

@@ -33,7 +33,53 @@ async function storedCheckpoint(store: MemoryStore): Promise<VersionVector | und
   return bytes && VersionVector.fromValue(decode(bytes));
 }
 
+/** A memory store whose commits wait while it is held. */
+class HeldStore extends FaultyStore {
+  #held: Promise<void> | undefined;
+  #release: (() => void) | undefined;
+
+  hold(): void {
+    this.#held = new Promise((resolve) => {
+      this.#release = resolve;
+    });
+  }
+
+  release(): void {
+    this.#release?.();
+    this.#held = undefined;
+  }
+
+  override async commit(writes: Parameters<FaultyStore['commit']>[0]): Promise<void> {
+    const held = this.#held;
+    if (held) await held;
+    return super.commit(writes);
+  }
+}
+
 describe('ReplicaStore checkpoints and the log', () => {
+  it('checkpoint() resolves once a background checkpoint still on its way to the store is durable', async () => {
+    const store = new HeldStore(await MemoryStore.open());
+    const replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps: 4 });
+    // Exactly the ops that make a checkpoint due: after it begins, nothing is left to checkpoint.
+    await writeSome(replica, 0, 2);
+    store.hold();
+    // The background checkpoint due after these ops encodes on a later turn, then appends.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    let resolved = false;
+    const checkpoint = replica.checkpoint().then(() => {
+      resolved = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(resolved, 'resolved while the checkpoint was not durable').toBe(false);
+    store.release();
+    await checkpoint;
+    const again = await ReplicaStore.open({
+      store: await MemoryStore.open((store.inner as MemoryStore).volume),
+      nodeId: 'a',
+    });
+    expect(again.state.digest()).toBe(replica.state.digest());
+  });
+
   it('truncating the log checkpoints first, so the ops it drops are in the stored state', async () => {
     const { store, replica } = await openFresh();
     await writeSome(replica, 0, 20);
