@@ -4,18 +4,11 @@
  * failed for certain; one that broke or timed out after connecting is indeterminate, like a 5xx.
  */
 import { decodeToken } from '@driftless/node';
-import type { AckMode, Completion, History, Operation, OpKind, Vector } from './history.js';
+import type { Completion, History, Operation, OpKind, Vector } from './history.js';
 
-/** What a client asks a node to do. */
-export interface ClientRequest {
-  readonly client: string;
-  readonly session: boolean;
-  readonly node: string;
-  readonly kind: OpKind;
-  readonly collection: string;
-  readonly key: string;
-  readonly arg?: unknown;
-  readonly ack?: AckMode;
+/** What a client asks a node to do: the operation as the history records it, with its token as sent. */
+export interface ClientRequest
+  extends Pick<Operation, 'client' | 'session' | 'node' | 'kind' | 'collection' | 'key' | 'arg' | 'ack'> {
   /** The token to present (`after=`). */
   readonly token?: string;
 }
