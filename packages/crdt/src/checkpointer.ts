@@ -1,7 +1,7 @@
 import type { OpLog, StoreWrite, VersionVector } from '@driftless/core';
 import type { ReplicaState } from './replica-state.js';
 import { checkpointMeta, DirtyKeys, entryOf, KeyList, type LoadedState } from './state-checkpoint.js';
-import type { CheckpointEntry, SegmentLayout } from './state-segments.js';
+import { type SegmentLayout, SegmentPacker } from './state-segments.js';
 
 /** When a Checkpointer checkpoints, and in what slices. */
 export interface CheckpointPolicy {
@@ -34,9 +34,8 @@ interface Pending {
   readonly remaining: DirtyKeys;
   /** Keys encoded so far, given back to the dirty set if the checkpoint is abandoned. */
   readonly encoded: KeyList;
-  readonly entries: CheckpointEntry[];
-  /** Every key, to replace every segment (see SegmentLayout.compactionDue). */
-  readonly compaction: boolean;
+  /** The entries encoded so far; a compaction's (see SegmentLayout.compactionDue) has every key. */
+  readonly segments: SegmentPacker;
   timer: unknown;
 }
 
@@ -95,7 +94,7 @@ export class Checkpointer {
   touch(collection: string, key: string): void {
     const pending = this.#pending;
     if (pending?.remaining.delete(collection, key)) {
-      pending.entries.push(entryOf(this.#state, collection, key));
+      pending.segments.add(entryOf(this.#state, collection, key));
       pending.encoded.push(collection, key);
     }
     this.#dirty.add(collection, key);
@@ -123,7 +122,9 @@ export class Checkpointer {
     const compaction =
       this.#state.keyCount <= COMPACT_AT_ONCE_KEYS &&
       this.#segments.compactionDue(this.#state.keyCount, this.#policy.compactionMinKeys);
-    const writes = this.#segments.writes(this.#keysToWrite(compaction).take(this.#state), compaction);
+    const segments = new SegmentPacker(compaction);
+    this.#keysToWrite(compaction).take(this.#state, segments);
+    const writes = this.#segments.writes(segments);
     const vector = this.#state.versionVector;
     for (const write of checkpointMeta(vector, this.#state.collectedBelow)) writes.push(write);
     this.#dirty = new DirtyKeys();
@@ -173,8 +174,7 @@ export class Checkpointer {
       collected: this.#state.collectedBelow,
       remaining: this.#keysToWrite(compaction),
       encoded: new KeyList(),
-      entries: [],
-      compaction,
+      segments: new SegmentPacker(compaction),
       timer: undefined,
     };
     this.#dirty = new DirtyKeys();
@@ -185,18 +185,21 @@ export class Checkpointer {
     pending.timer = timers.setTimeout(() => this.#slice(pending), 0);
   }
 
-  /** Encodes a slice of the pending checkpoint; commits it once every key is encoded. */
+  /**
+   * Encodes a slice of the pending checkpoint's keys, and the segments they fill; commits it once
+   * every key is encoded.
+   */
   #slice(pending: Pending): void {
     pending.timer = undefined;
     if (this.#pending !== pending) return;
-    for (const entry of pending.remaining.take(this.#state, this.#policy.sliceKeys, pending.encoded))
-      pending.entries.push(entry);
+    pending.remaining.take(this.#state, pending.segments, this.#policy.sliceKeys, pending.encoded);
     if (pending.remaining.count > 0) {
+      pending.segments.pack();
       pending.timer = timers.setTimeout(() => this.#slice(pending), 0);
       return;
     }
     this.#pending = undefined;
-    const writes = this.#segments.writes(pending.entries, pending.compaction);
+    const writes = this.#segments.writes(pending.segments);
     for (const write of checkpointMeta(pending.vector, pending.collected)) writes.push(write);
     // Appended after every op of its vector (each was admitted before it began).
     this.#log.append([], { writes }).then(() => this.checkpointed(pending.vector), this.#onFailure);

@@ -26,6 +26,6 @@ export {
 } from './replica-store.js';
 export { SNAPSHOT_FORMAT } from './snapshot.js';
 export { compareStamps, type Stamp } from './stamp.js';
-export { SEGMENT_TABLE, STATE_TABLE } from './state-segments.js';
+export { SEGMENT_TABLE, STATE_TABLE, type StoredEntry } from './state-segments.js';
 export type { ConflictKind, TypeName } from './types/crdt-type.js';
 export { MAX_YJS_PENDING_BYTES, MAX_YJS_PENDING_UPDATES } from './types/yjs.js';

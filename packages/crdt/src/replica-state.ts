@@ -35,6 +35,7 @@ import {
   encodeSnapshot,
 } from './snapshot.js';
 import { type Stamp, stampOf } from './stamp.js';
+import { ENTRY_DECODE_LIMITS, type StoredEntry } from './state-segments.js';
 import type { ConflictSink } from './types/crdt-type.js';
 import { TYPE_OF_KIND } from './types/registry.js';
 import { checkLocalUpdate, type YjsState } from './types/yjs.js';
@@ -391,29 +392,35 @@ export class ReplicaState {
     return this.#collected;
   }
 
-  /** The stored form of one key's state, for a persistent replica; undefined when the key has none. */
+  /** The encoded form of one key's state (entryValue, encoded); undefined when the key has none. */
   encodedEntry(collection: string, key: string): Uint8Array | undefined {
-    const entry = this.#collections.get(collection)?.get(key);
+    const entry = this.entryValue(collection, key);
     // Entries hold only plain data: ops the log validated, and states decoded as plain data.
-    return entry ? encodeValidated(encodeEntry(entry)) : undefined;
+    return entry ? encodeValidated(entry) : undefined;
+  }
+
+  /**
+   * The stored form of one key's state, for a persistent replica; undefined when the key has none.
+   * Built afresh: later ops on the key leave it as it was (they replace values, never change one).
+   */
+  entryValue(collection: string, key: string): Value[] | undefined {
+    const entry = this.#collections.get(collection)?.get(key);
+    return entry ? encodeEntry(entry) : undefined;
   }
 
   /** A state rebuilt from stored entries (see encodedEntry); throws SNAPSHOT_INVALID for damaged ones. */
-  static load(
-    vector: VersionVector,
-    collected: VersionVector,
-    entries: Iterable<{ readonly collection: string; readonly key: string; readonly bytes: Uint8Array }>,
-  ): ReplicaState {
+  static load(vector: VersionVector, collected: VersionVector, entries: Iterable<StoredEntry>): ReplicaState {
     const state = new ReplicaState();
     state.#vector = new Map(vector.entries());
     state.#collected = collected;
-    for (const { collection, key, bytes } of entries) {
+    for (const stored of entries) {
+      const { collection, key } = stored;
       let keys = state.#collections.get(collection);
       if (!keys) {
         keys = new Map();
         state.#collections.set(collection, keys);
       }
-      keys.set(key, decodeEntry(decodeStored(bytes)));
+      keys.set(key, decodeEntry('value' in stored ? stored.value : decodeStored(stored.bytes)));
     }
     return state;
   }
@@ -481,7 +488,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function decodeStored(bytes: Uint8Array): Value {
   try {
-    return decode(bytes);
+    return decode(bytes, ENTRY_DECODE_LIMITS);
   } catch (error) {
     throw new DriftlessError(
       'SNAPSHOT_INVALID',

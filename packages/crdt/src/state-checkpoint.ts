@@ -9,7 +9,13 @@ import {
   VersionVector,
 } from '@driftless/core';
 import { ReplicaState } from './replica-state.js';
-import { type CheckpointEntry, loadEntries, type SegmentLayout, STATE_META_TABLE } from './state-segments.js';
+import {
+  type CheckpointEntry,
+  loadEntries,
+  type SegmentLayout,
+  type SegmentPacker,
+  STATE_META_TABLE,
+} from './state-segments.js';
 
 /**
  * How a persistent replica keeps its state: the op log is the source of truth, and the state is
@@ -77,22 +83,22 @@ export class DirtyKeys {
   }
 
   /**
-   * Up to `max` dirty keys as `state` holds them (no bytes for a key it no longer holds), unmarking
-   * them and listing them in `taken`.
+   * Adds up to `max` dirty keys to `into` as `state` holds them (no entry for a key it no longer
+   * holds), unmarking them and listing them in `taken`.
    */
-  take(state: ReplicaState, max = Number.POSITIVE_INFINITY, taken?: KeyList): CheckpointEntry[] {
-    const writes: CheckpointEntry[] = [];
+  take(state: ReplicaState, into: SegmentPacker, max = Number.POSITIVE_INFINITY, taken?: KeyList): void {
+    let added = 0;
     for (const [collection, keys] of this.#keys) {
       for (const key of keys) {
-        if (writes.length >= max) return writes;
-        writes.push(entryOf(state, collection, key));
+        if (added >= max) return;
+        into.add(entryOf(state, collection, key));
+        added++;
         keys.delete(key);
         this.#count--;
         taken?.push(collection, key);
       }
       this.#keys.delete(collection);
     }
-    return writes;
   }
 }
 
@@ -113,9 +119,9 @@ export class KeyList {
   }
 }
 
-/** One key's entry as `state` holds it now (no bytes when it holds none). */
+/** One key's entry as `state` holds it now (none when it holds nothing). */
 export function entryOf(state: ReplicaState, collection: string, key: string): CheckpointEntry {
-  return { collection, key, bytes: state.encodedEntry(collection, key) };
+  return { collection, key, entry: state.entryValue(collection, key) };
 }
 
 /** The writes that make the stored entries a checkpoint at `vector`. */

@@ -29,6 +29,7 @@ import {
   ReplicaStore,
   SEGMENT_TABLE,
   STATE_TABLE,
+  type StoredEntry,
 } from '@driftless/crdt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
@@ -145,7 +146,7 @@ async function replay(log: OpLog): Promise<ReplicaState> {
  * above that vector, in log order.
  */
 async function stored(store: Store, log: OpLog): Promise<ReplicaState> {
-  const entries = new Map<string, { collection: string; key: string; bytes: Uint8Array }>();
+  const entries = new Map<string, StoredEntry>();
   for await (const { key, value } of store.range(STATE_TABLE)) {
     const text = String(key);
     const slash = text.indexOf('/');
@@ -153,12 +154,19 @@ async function stored(store: Store, log: OpLog): Promise<ReplicaState> {
   }
   const [first, next] = await segmentRange(store);
   for (let n = first; n < next; n++) {
-    const segment = decode((await store.get(SEGMENT_TABLE, n)) as Uint8Array) as Value[];
-    expect(segment[0]).toBe(1);
+    const segment = decode((await store.get(SEGMENT_TABLE, n)) as Uint8Array, {
+      maxFrameBytes: 1 << 30,
+      maxDepth: 64,
+      maxItems: 1e9,
+    }) as Value[];
+    // Format 1 (entries as their encoded bytes) only where a test wrote it as an earlier version would.
+    expect([1, 2]).toContain(segment[0]);
     for (let i = 1; i < segment.length; i += 3) {
-      const [collection, key, bytes] = segment.slice(i, i + 3) as [string, string, Uint8Array | null];
-      if (bytes === null) entries.delete(`${collection}/${key}`);
-      else entries.set(`${collection}/${key}`, { collection, key, bytes });
+      const [collection, key, entry] = segment.slice(i, i + 3) as [string, string, Value];
+      if (entry === null) entries.delete(`${collection}/${key}`);
+      else if (entry instanceof Uint8Array)
+        entries.set(`${collection}/${key}`, { collection, key, bytes: entry });
+      else entries.set(`${collection}/${key}`, { collection, key, value: entry });
     }
   }
   const vectorAt = async (key: string) => {
@@ -509,25 +517,39 @@ for (const harness of HARNESSES) {
     });
 
     describe('refuses damaged stored state entries with SNAPSHOT_INVALID, changing nothing on disk', () => {
-      const entry = encode([0, [], [], []]);
+      const entry: Value = [0, [], [], []];
+      // Segments hold entries inline (format 2); an earlier version wrote their encoded bytes (1).
+      const inline = [
+        { what: 'a value that is not an entry', cells: ['docs', 'k0', 'entry'] },
+        { what: 'an unknown type code', cells: ['docs', 'k0', [99, [], [], []]] },
+        { what: 'a malformed winner stamp', cells: ['docs', 'k0', [0, [1, 'a', 0], [], []]] },
+        { what: 'a malformed register state', cells: ['docs', 'k0', [0, [], [], [1, 2]]] },
+        { what: 'an entry of bytes', cells: ['docs', 'k0', encode(entry)] },
+        { what: 'an invalid key', cells: ['docs', '', entry] },
+        { what: 'an invalid collection name', cells: ['bad name', 'k', entry] },
+        { what: 'a segment missing a cell', cells: ['docs', 'k0'] },
+      ];
+      const asBytes = [
+        { what: 'bytes that are not msgpack', cells: ['docs', 'k0', new Uint8Array([0xc1, 0x00])] },
+        { what: 'a value that is not an entry', cells: ['docs', 'k0', encode('entry')] },
+        { what: 'an unknown type code', cells: ['docs', 'k0', encode([99, [], [], []])] },
+        { what: 'a malformed winner stamp', cells: ['docs', 'k0', encode([0, [1, 'a', 0], [], []])] },
+        { what: 'a malformed register state', cells: ['docs', 'k0', encode([0, [], [], [1, 2]])] },
+        { what: 'an entry that is neither bytes nor null', cells: ['docs', 'k0', entry] },
+        { what: 'an invalid key', cells: ['docs', '', encode(entry)] },
+      ];
       const damages: readonly { what: string; damage: (store: Store) => Promise<void> }[] = [
-        ...[
-          { what: 'bytes that are not msgpack', cells: ['docs', 'k0', new Uint8Array([0xc1, 0x00])] },
-          { what: 'a value that is not an entry', cells: ['docs', 'k0', encode('entry')] },
-          { what: 'an unknown type code', cells: ['docs', 'k0', encode([99, [], [], []])] },
-          { what: 'a malformed winner stamp', cells: ['docs', 'k0', encode([0, [1, 'a', 0], [], []])] },
-          { what: 'a malformed register state', cells: ['docs', 'k0', encode([0, [], [], [1, 2]])] },
-          { what: 'an entry that is neither bytes nor null', cells: ['docs', 'k0', 'entry'] },
-          { what: 'an invalid key', cells: ['docs', '', entry] },
-          { what: 'an invalid collection name', cells: ['bad name', 'k', entry] },
-          { what: 'a segment missing a cell', cells: ['docs', 'k0'] },
-        ].map(({ what, cells }) => ({
+        ...inline.map(({ what, cells }) => ({
           what,
+          damage: (store: Store) => appendSegment(store, [2, ...(cells as Value[])]),
+        })),
+        ...asBytes.map(({ what, cells }) => ({
+          what: `format 1: ${what}`,
           damage: (store: Store) => appendSegment(store, [1, ...(cells as Value[])]),
         })),
         {
           what: 'a segment of an unknown format',
-          damage: (store) => appendSegment(store, [2, 'docs', 'k0', entry]),
+          damage: (store) => appendSegment(store, [3, 'docs', 'k0', entry]),
         },
         {
           what: 'a segment that is not msgpack',
@@ -547,7 +569,8 @@ for (const harness of HARNESSES) {
         },
         {
           what: 'a per-key row without a collection',
-          damage: (store) => store.commit([{ table: STATE_TABLE, key: 'nocollection', value: entry }]),
+          damage: (store) =>
+            store.commit([{ table: STATE_TABLE, key: 'nocollection', value: encode(entry) }]),
         },
       ];
       for (const { what, damage } of damages) {
@@ -636,6 +659,68 @@ for (const harness of HARNESSES) {
       // Only the live segments are stored: the compaction deleted the ones it replaced.
       const [liveFirst, liveNext] = await segmentRange(store);
       expect(await count(store, SEGMENT_TABLE)).toBe(liveNext - liveFirst);
+      await expectAgreement(replica, store, 'after the compaction');
+      const after = replica.state.digest();
+      store = await reopen(replica, store);
+      replica = await openReplica(store);
+      expect(replica.state.digest()).toBe(after);
+    });
+
+    it('reads segments of encoded entries (format 1) an earlier version wrote, and keeps them until a compaction', async () => {
+      let store = await create();
+      let replica = await openReplica(store);
+      await runWorkload(replica, store, seededRandom(10), 5);
+      await replica.checkpoint();
+      const digest = replica.state.digest();
+      const reads = readsOf(replica.state);
+      // Rewrite the checkpoint as the earlier version stored it: two segments of encoded entries,
+      // the second one deleting a key the first one holds.
+      const cells: Value[] = [];
+      for (const [collection, key] of replica.state.entryKeys()) {
+        const bytes = replica.state.encodedEntry(collection, key);
+        if (bytes !== undefined) cells.push(collection, key, bytes);
+      }
+      expect(cells.length, 'the workload left keys').toBeGreaterThan(3);
+      await replica.close();
+      const [first, next] = await segmentRange(store);
+      const rewrite: StoreWrite[] = [];
+      for (let n = first; n < next; n++) rewrite.push({ table: SEGMENT_TABLE, key: n, value: undefined });
+      rewrite.push(
+        {
+          table: SEGMENT_TABLE,
+          key: next,
+          value: encode([1, ...cells, 'docs', 'gone-later', encode([0, [], [], []])]),
+        },
+        { table: SEGMENT_TABLE, key: next + 1, value: encode([1, 'docs', 'gone-later', null]) },
+        { table: 'state_meta', key: 'segments', value: encode([next, next + 2]) },
+      );
+      await store.commit(rewrite);
+      store = await reopen(replica, store);
+      replica = await openReplica(store);
+      expect(replica.state.digest()).toBe(digest);
+      expect(readsOf(replica.state)).toEqual(reads);
+      await expectAgreement(replica, store, 'format 1 segments');
+      // Writes go on in format 2 beside them; a compaction rewrites every key in format 2.
+      const formats = async () => {
+        const found = new Set<number>();
+        for await (const { value } of store.range(SEGMENT_TABLE))
+          found.add(
+            (decode(value, { maxFrameBytes: 1 << 30, maxDepth: 64, maxItems: 1e9 }) as number[])[0] as number,
+          );
+        return [...found].sort();
+      };
+      await replica.write('fill', 'f', { kind: 'set', value: 1 });
+      await replica.checkpoint();
+      expect(await formats()).toEqual([1, 2]);
+      for (let round = 0; round < 40 && (await formats()).includes(1); round++) {
+        await Promise.all(
+          Array.from({ length: 64 }, (_, i) =>
+            replica.write('fill', `f${i % 8}`, { kind: 'set', value: round * 64 + i }),
+          ),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(await formats()).toEqual([2]);
       await expectAgreement(replica, store, 'after the compaction');
       const after = replica.state.digest();
       store = await reopen(replica, store);
