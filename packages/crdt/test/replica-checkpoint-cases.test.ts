@@ -6,6 +6,7 @@ import { decode, HybridLogicalClock, MemoryStore, type Op, VersionVector } from 
 import { FaultyStore } from '@driftless/core/testing';
 import { ReplicaState, ReplicaStore } from '@driftless/crdt';
 import { describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
 
 /** A replica on a fresh memory volume that checkpoints only when asked (or when truncated). */
 async function openFresh(checkpointOps = 1_000_000) {
@@ -185,5 +186,30 @@ describe('ReplicaStore checkpoints and the log', () => {
     const again = await ReplicaStore.open({ store: await MemoryStore.open(store.volume), nodeId: 'a' });
     // Replaying the counters' increments again would change the digest.
     expect(again.state.digest()).toBe(digest);
+  });
+});
+
+describe('large entries', () => {
+  it('a Yjs document larger than a frame (over 4 MiB) is checkpointed and reloads', async () => {
+    const { store, replica } = await openFresh();
+    const doc = new Y.Doc();
+    doc.clientID = 7;
+    const text = doc.getText('t');
+    for (let i = 0; i < 6; i++) {
+      const before = Y.encodeStateVector(doc);
+      text.insert(text.length, String.fromCharCode(97 + i).repeat(900_000));
+      await replica.write('docs', 'big', { kind: 'yjs', update: Y.encodeStateAsUpdate(doc, before) });
+    }
+    await replica.checkpoint();
+    expect((replica.state.encodedEntry('docs', 'big') as Uint8Array).length).toBeGreaterThan(5_000_000);
+    const digest = replica.state.digest();
+    await replica.close();
+    const again = await ReplicaStore.open({ store: await MemoryStore.open(store.volume), nodeId: 'a' });
+    expect(again.state.digest()).toBe(digest);
+    const read = again.state.get('docs', 'big');
+    const copy = new Y.Doc();
+    Y.applyUpdate(copy, read?.value as Uint8Array);
+    expect(copy.getText('t').toString()).toBe(text.toString());
+    await again.close();
   });
 });
