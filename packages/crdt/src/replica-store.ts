@@ -34,15 +34,15 @@ export interface ReplicaStoreOptions extends OpLogOptions {
    */
   readonly compactionMinKeys?: number;
   /**
-   * Keys a checkpoint encodes per turn of the event loop (default 256, about 0.5 ms): it is written
-   * in the background, a slice at a time, so the node keeps serving meanwhile.
+   * Keys a checkpoint encodes per turn of the event loop, at most (default: no limit). A checkpoint
+   * is written in the background, a slice at a time, each slice a share of the event loop's time
+   * (see checkpointer.ts), so the node keeps serving meanwhile; this caps slices in keys too.
    */
   readonly checkpointSliceKeys?: number;
 }
 
 /** Ops between automatic checkpoints, at least. */
 export const DEFAULT_CHECKPOINT_OPS = 4096;
-const DEFAULT_SLICE_KEYS = 256;
 const DEFAULT_COMPACTION_MIN_KEYS = 256;
 const NO_WRITES: readonly StoreWrite[] = [];
 const NO_CHANGES: readonly Change[] = [];
@@ -122,15 +122,16 @@ export class ReplicaStore {
    * is; writes nothing either way.
    */
   static async open(options: ReplicaStoreOptions): Promise<ReplicaStore> {
-    const policy = {
-      checkpointOps: options.checkpointOps ?? DEFAULT_CHECKPOINT_OPS,
-      sliceKeys: options.checkpointSliceKeys ?? DEFAULT_SLICE_KEYS,
-      compactionMinKeys: options.compactionMinKeys ?? DEFAULT_COMPACTION_MIN_KEYS,
-    };
-    for (const [name, value] of Object.entries(policy)) {
-      if (!Number.isSafeInteger(value) || value < 1)
+    const { checkpointOps, checkpointSliceKeys, compactionMinKeys } = options;
+    for (const [name, value] of Object.entries({ checkpointOps, checkpointSliceKeys, compactionMinKeys })) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1))
         throw new DriftlessError('INVALID_ARGUMENT', `${name} must be a whole number of at least 1`);
     }
+    const policy = {
+      checkpointOps: checkpointOps ?? DEFAULT_CHECKPOINT_OPS,
+      sliceKeys: checkpointSliceKeys ?? Number.POSITIVE_INFINITY,
+      compactionMinKeys: compactionMinKeys ?? DEFAULT_COMPACTION_MIN_KEYS,
+    };
     const log = await OpLog.open(options);
     const loaded = await loadState(options.store, log);
     return new ReplicaStore(options.store, log, loaded, policy);

@@ -40,6 +40,9 @@ const CHECKPOINT = 'checkpoint';
 export class DirtyKeys {
   #keys = new Map<string, Set<string>>();
   #count = 0;
+  /** Where take() goes on from. */
+  #collections: Iterator<[string, Set<string>]> | undefined;
+  #current: { collection: string; keys: Set<string>; iterator: Iterator<string> } | undefined;
 
   /** How many keys are dirty. */
   get count(): number {
@@ -83,14 +86,35 @@ export class DirtyKeys {
   }
 
   /**
-   * Adds up to `max` dirty keys to `into` as `state` holds them (no entry for a key it no longer
-   * holds), unmarking them and listing them in `taken`.
+   * Adds dirty keys to `into` as `state` holds them (no entry for a key it no longer holds),
+   * unmarking them and listing them in `taken`: all of them, or up to `max`, or until the host
+   * clock (performance.now()) passes `until`.
    */
-  take(state: ReplicaState, into: SegmentPacker, max = Number.POSITIVE_INFINITY, taken?: KeyList): void {
+  take(state: ReplicaState, into: SegmentPacker, limits: TakeLimits = {}): void {
+    const { max = Number.POSITIVE_INFINITY, until = Number.POSITIVE_INFINITY, taken } = limits;
+    // Iterators carry on from where the last take stopped: a fresh one would step over every key
+    // taken so far (a Set keeps deleted entries as holes until it shrinks), and a slice of a large
+    // checkpoint would spend its time doing nothing else.
+    this.#collections ??= this.#keys.entries();
     let added = 0;
-    for (const [collection, keys] of this.#keys) {
-      for (const key of keys) {
+    for (;;) {
+      if (this.#current === undefined) {
+        const next = this.#collections.next();
+        if (next.done) {
+          this.#collections = undefined;
+          return;
+        }
+        const [collection, keys] = next.value;
+        this.#current = { collection, keys, iterator: keys.values() };
+      }
+      const { collection, keys, iterator } = this.#current;
+      for (;;) {
         if (added >= max) return;
+        // The clock is read every few keys: a key takes about a microsecond.
+        if ((added & 15) === 15 && clock.performance.now() > until) return;
+        const next = iterator.next();
+        if (next.done) break;
+        const key = next.value;
         into.add(entryOf(state, collection, key));
         added++;
         keys.delete(key);
@@ -98,9 +122,21 @@ export class DirtyKeys {
         taken?.push(collection, key);
       }
       this.#keys.delete(collection);
+      this.#current = undefined;
     }
   }
 }
+
+/** How much DirtyKeys.take takes. */
+export interface TakeLimits {
+  readonly max?: number;
+  /** A time on the host clock (performance.now()). */
+  readonly until?: number;
+  readonly taken?: KeyList;
+}
+
+/** The host's clock (this package's types name no host). */
+const clock = globalThis as unknown as { performance: { now(): number } };
 
 /**
  * Keys in a list, without the set's hashing: what a checkpoint under way has encoded, needed again

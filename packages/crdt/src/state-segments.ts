@@ -42,7 +42,7 @@ const SEGMENTS = 'segments';
 const SEGMENT_FORMAT = 2;
 /** Segments of entries as encoded bytes, as checkpoints wrote them before format 2. */
 const SEGMENT_FORMAT_BYTES = 1;
-const SEGMENT_MAX_ENTRIES = 1024;
+const SEGMENT_MAX_ENTRIES = 256;
 const SEGMENT_MAX_BYTES = 256 * 1024;
 /** An entry may be far larger than a frame from a peer (a long-edited Yjs document). */
 export const ENTRY_DECODE_LIMITS = { maxFrameBytes: 1024 * 1024 * 1024, maxDepth: 64, maxItems: 200_000_000 };
@@ -118,9 +118,9 @@ export class SegmentLayout {
 
 /**
  * A checkpoint's segments, filled entry by entry. Full segments are encoded when pack() is called,
- * so a checkpoint written a slice at a time encodes them a few at a time too: encoding a segment of
- * 1,024 entries takes about 0.35 ms here, and a checkpoint of 4,096 keys encoded in one turn held
- * the event loop for 2.5–3.5 ms (over 10 ms for the larger checkpoints of a large state).
+ * so a checkpoint written a slice at a time encodes them a few at a time too: a checkpoint of
+ * 4,096 keys encoded in one turn held the event loop for 2.5–3.5 ms here (over 10 ms for the larger
+ * checkpoints of a large state), and a segment of 256 entries takes about 0.2 ms.
  */
 export class SegmentPacker {
   /** Every key goes in (see SegmentLayout.writes): a key that holds nothing then needs no entry. */
@@ -149,7 +149,8 @@ export class SegmentPacker {
     this.#openBytes +=
       collection.length * 3 + key.length * 3 + (entry === undefined ? 1 : measureValue(entry, 64)) + 10;
     this.#count++;
-    if (open.length > SEGMENT_MAX_ENTRIES * 3 || this.#openBytes >= SEGMENT_MAX_BYTES) {
+    // open[0] is the format.
+    if (open.length - 1 >= SEGMENT_MAX_ENTRIES * 3 || this.#openBytes >= SEGMENT_MAX_BYTES) {
       this.#full.push(open);
       this.#open = [SEGMENT_FORMAT];
       this.#openBytes = 0;

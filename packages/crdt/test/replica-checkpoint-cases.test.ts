@@ -189,6 +189,22 @@ describe('ReplicaStore checkpoints and the log', () => {
   });
 });
 
+describe('background checkpoints keep up', () => {
+  it('writes that outpace a checkpoint are checkpointed after it, with no write to start them', async () => {
+    const { store, replica } = await openFresh(64);
+    // Writes with no turn of the event loop between them: the first checkpoint, begun after 64 ops,
+    // can only encode once they are all in, and each checkpoint holds the ops before it began.
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 5_000; i++) writes.push(replica.write('docs', `k${i}`, { kind: 'set', value: i }));
+    await Promise.all(writes);
+    const covered = async () => (await storedCheckpoint(store))?.get('a') ?? 0;
+    for (let turn = 0; turn < 500 && (await covered()) < 5_000; turn++)
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(await covered(), 'the stored checkpoint holds every write').toBe(5_000);
+    await replica.close();
+  });
+});
+
 describe('large entries', () => {
   it('a Yjs document larger than a frame (over 4 MiB) is checkpointed and reloads', async () => {
     const { store, replica } = await openFresh();
