@@ -41,7 +41,8 @@ export interface SyncReplica {
   /**
    * A state for a replica at `since`, holding only durable writes: a snapshot of everything, or a
    * compacted delta of the ops it lacks (undefined when no consistent delta could be taken, for
-   * example under a steady stream of writes: send the ops).
+   * example under a steady stream of writes, or when the ops touch so many keys that a delta could
+   * not be much smaller: send the ops).
    */
   stateFor(since: VersionVector, kind: StateKind): Promise<StateBlob | undefined>;
   /**
@@ -121,17 +122,24 @@ export function syncReplicaOf(store: ReplicaStoreLike): SyncReplica {
       // A delta must hold every key an op in (since, vector] touched: read the log until it covers
       // everything the state holds, then take the delta before anything else can be admitted.
       const touched: Op[] = [];
+      const keys = new Set<string>();
       let covered = since;
-      let opsBytes = 0;
       for (let attempt = 0; attempt < DELTA_ATTEMPTS; attempt++) {
         for await (const chunk of log.readSince(covered)) {
           for (const op of chunk.ops) {
             touched.push(op);
-            opsBytes += op.key.length + op.collection.length + Math.max(0, measureValue(op.mutation)) + 4;
+            keys.add(`${op.collection}/${op.key}`);
             covered = covered.with(op.origin, op.seq);
           }
         }
         if (covered.dominates(state.versionVector)) {
+          // A key's entry holds at least what any one op on it wrote: with more than one key for
+          // every two ops, a delta is not worth building (it cost a catch-up of fresh keys more
+          // than sending the ops).
+          if (keys.size * 2 > touched.length) return undefined;
+          let opsBytes = 0;
+          for (const op of touched)
+            opsBytes += op.key.length + op.collection.length + Math.max(0, measureValue(op.mutation)) + 4;
           return { kind, bytes: state.delta(touched), vector: state.versionVector, opsBytes };
         }
         await log.settled();

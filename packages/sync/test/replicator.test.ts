@@ -1,6 +1,6 @@
 import { MemoryStore, type Op, VersionVector } from '@driftless/core';
 import { type Intent, ReplicaStore } from '@driftless/crdt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   authProof,
   CLOSE_CODES,
@@ -361,6 +361,71 @@ describe('Replicator over the in-memory network', () => {
     expect(stats?.statesSent).toBe(1);
     // 3,000 ops of ~60 bytes each, against the final state of 10 keys.
     expect(stats?.stateBytesSent).toBeLessThan(3_000 * 60 * 0.05);
+  });
+
+  it('catches up a peer that missed writes of fresh keys with the ops, without building a delta', async () => {
+    const network = new MemoryNetwork({ seed: 17 });
+    const a = await node(network, 'a');
+    const b = await node(network, 'b', { peers: ['mem://a'] });
+    await write(a, 'first');
+    await until(() => b.store.log.versionVector.get('a') === 1, 'b connected and caught up');
+    network.partition(['mem://a'], ['mem://b']);
+    await Promise.all(
+      Array.from({ length: 3_000 }, (_, i) => write(a, `fresh${i}`, { kind: 'set', value: i })),
+    );
+    const deltas = vi.spyOn(a.store.state, 'delta');
+    network.heal();
+    await until(() => b.store.log.versionVector.get('a') === 3_001, 'the ops');
+    expect(b.store.state.digest()).toBe(a.store.state.digest());
+    // One key per op: a delta would be as large as the ops, so none is built.
+    expect(deltas).not.toHaveBeenCalled();
+    expect(a.replicator.status()[0]?.stats.statesSent).toBe(0);
+  });
+
+  it('after a delta not worth sending, tries another only once the peer is twice as far behind', async () => {
+    const network = new MemoryNetwork({ seed: 18 });
+    const b = await node(network, 'b');
+    // a's send buffer fills at once on a slow link: each time, its stream catches up from the log.
+    const store = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'a' });
+    const replica = syncReplicaOf(store);
+    const asked: number[] = [];
+    const stateFor = replica.stateFor;
+    replica.stateFor = (since, kind) => {
+      if (kind === 'delta') asked.push(store.log.versionVector.get('a') - since.get('a'));
+      return stateFor(since, kind);
+    };
+    const replicator = await Replicator.start({
+      replica,
+      transport: network.transport({ host: 'mem://a', highWaterBytes: 2048, lowWaterBytes: 512 }),
+      clusterId: 'test',
+      secret: SECRET,
+      peers: ['mem://b'],
+      timing: { reconnectBaseMs: 5, reconnectMaxMs: 50 },
+    });
+    cleanups.push(async () => {
+      await replicator.close();
+      await store.close();
+    });
+    network.setLinkFaults('mem://a', 'mem://b', { latencyMs: 20 });
+    await until(() => replicator.connectedPeers.length === 1, 'a connected');
+    // Bursts the stream falls behind on while live: a first entry fills the send buffer, and the
+    // next lands while it drains, so the stream catches up from the log, 1,500 ops behind.
+    const writes = (burst: number, from: number, count: number) =>
+      Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          store.write('c', `b${burst}-${from + i}`, { kind: 'set', value: 'v'.repeat(40) }),
+        ),
+      );
+    for (let burst = 1; burst <= 4; burst++) {
+      await writes(burst, 0, 100);
+      await writes(burst, 100, 1_500);
+      await until(() => b.store.log.versionVector.get('a') === burst * 1_600, `burst ${burst}`, 20_000);
+    }
+    expect(b.store.state.digest()).toBe(store.state.digest());
+    // Each attempt at least twice as far behind as the one before (every one was refused).
+    expect(asked.length).toBeGreaterThan(0);
+    for (let i = 1; i < asked.length; i++)
+      expect(asked[i]).toBeGreaterThanOrEqual(2 * (asked[i - 1] as number));
   });
 
   it('resumes an interrupted state transfer where it stopped', async () => {

@@ -159,9 +159,13 @@ export class SessionFuzzer {
   /** What installing `bytes` must do: tried on a copy of the reference replica. */
   #install(bytes: Uint8Array): InstallOutcome {
     const scratch = ReplicaState.restore(this.#node.reference.snapshot());
+    const latestHlc = latestStamp(bytes);
     try {
       scratch.applyDelta(bytes);
-      return { vector: VersionVector.fromValue((decode(bytes, SNAPSHOT_LIMITS) as Value[])[1] as Value) };
+      return {
+        vector: VersionVector.fromValue((decode(bytes, SNAPSHOT_LIMITS) as Value[])[1] as Value),
+        latestHlc,
+      };
     } catch (error) {
       if (!(error instanceof DriftlessError)) {
         this.violations.push(
@@ -175,7 +179,7 @@ export class SessionFuzzer {
           : ['SNAPSHOT_INVALID', 'MUTATION_INVALID', 'PROTOCOL_MALFORMED'].includes(error.code)
             ? CLOSE_CODES.BAD_FRAME
             : CLOSE_CODES.SHUTDOWN;
-      return { code, why: `state refused: ${error.message}` };
+      return { code, why: `state refused: ${error.message}`, latestHlc };
     }
   }
 
@@ -405,4 +409,33 @@ function safeDecode(bytes: Uint8Array): Message | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The latest timestamp of the winners and tombstones of a state's entries, read from its encoding
+ * (docs/PROTOCOL.md: [format, vector, collected, [collection, key, entry, …], …], an entry
+ * [type, winner, tombstone, state, …], a stamp [hlc, origin, seq, …]); undefined when it holds
+ * none, or is not a state (the install refuses it whole).
+ */
+function latestStamp(bytes: Uint8Array): number | undefined {
+  let state: Value;
+  try {
+    state = decode(bytes, SNAPSHOT_LIMITS);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(state)) return undefined;
+  let latest: number | undefined;
+  for (const collection of state.slice(3)) {
+    if (!Array.isArray(collection)) continue;
+    for (let i = 2; i < collection.length; i += 2) {
+      const entry = collection[i];
+      if (!Array.isArray(entry)) continue;
+      for (const stamp of [entry[1], entry[2]]) {
+        const hlc = Array.isArray(stamp) ? stamp[0] : undefined;
+        if (typeof hlc === 'number' && (latest === undefined || hlc > latest)) latest = hlc;
+      }
+    }
+  }
+  return latest;
 }

@@ -49,10 +49,15 @@ export interface IncomingTransfer {
   received: number;
 }
 
-/** What installing a received state must do: take the node to `vector`, or close with `code`. */
+/**
+ * What installing a received state must do: take the node to `vector`, or close with `code`.
+ * `latestHlc` is the latest timestamp the state's entries hold, or undefined when none: the node
+ * refuses a state too far ahead of its clock (CLOCK_SKEW), after it read the state whole and before
+ * it joins it (so before a REBOOTSTRAP_REQUIRED the join would find).
+ */
 export type InstallOutcome =
-  | { readonly vector: VersionVector }
-  | { readonly code: number; readonly why: string };
+  | { readonly vector: VersionVector; readonly latestHlc: number | undefined }
+  | { readonly code: number; readonly why: string; readonly latestHlc?: number | undefined };
 
 /** Whom the model's node is and what it holds. */
 export interface NodeFacts {
@@ -215,6 +220,11 @@ export class SessionModel {
     const forged = this.#forgedState(bytes);
     if (forged) return close(CLOSE_CODES.FORBIDDEN_ORIGIN, forged);
     const outcome = this.#facts.install(bytes);
+    const skewed =
+      outcome.latestHlc === undefined || ('code' in outcome && outcome.code === CLOSE_CODES.BAD_FRAME)
+        ? undefined
+        : this.#skew(outcome.latestHlc);
+    if (skewed !== undefined) return skewed;
     if ('code' in outcome) return close(outcome.code, outcome.why);
     for (const [origin, seq] of outcome.vector.entries())
       if (seq > (this.#vector.get(origin) ?? 0)) this.#vector.set(origin, seq);
@@ -292,19 +302,25 @@ export class SessionModel {
       taken.set(op.origin, op.seq);
       fresh.push(op);
     }
-    const now = this.#facts.now();
     for (const op of fresh) {
       if (op.origin === me) continue;
-      const aheadMs = hlcWallMs(op.hlc) - now;
-      if (Math.abs(aheadMs - DEFAULT_MAX_SKEW_MS) <= SKEW_TOLERANCE_MS) {
-        // Too close to call: the round accepts either fate and resynchronises.
-        return { kind: 'close', codes: [CLOSE_CODES.CLOCK_SKEW], why: 'skew at the limit', orContinue: true };
-      }
-      if (aheadMs > DEFAULT_MAX_SKEW_MS) return close(CLOSE_CODES.CLOCK_SKEW, 'timestamp ahead');
+      const skewed = this.#skew(op.hlc);
+      if (skewed !== undefined) return skewed;
     }
     for (const [origin, seq] of taken) this.#vector.set(origin, seq);
     if (taken.size > 0) this.#revision++;
     return { kind: 'continue', ops: fresh };
+  }
+
+  /** CLOCK_SKEW when a peer's timestamp is too far ahead of the node's clock. */
+  #skew(hlc: number): Verdict | undefined {
+    const aheadMs = hlcWallMs(hlc) - this.#facts.now();
+    if (Math.abs(aheadMs - DEFAULT_MAX_SKEW_MS) <= SKEW_TOLERANCE_MS) {
+      // Too close to call: the round accepts either fate and resynchronises.
+      return { kind: 'close', codes: [CLOSE_CODES.CLOCK_SKEW], why: 'skew at the limit', orContinue: true };
+    }
+    if (aheadMs > DEFAULT_MAX_SKEW_MS) return close(CLOSE_CODES.CLOCK_SKEW, 'timestamp ahead');
+    return undefined;
   }
 }
 

@@ -122,6 +122,8 @@ export class PeerSession {
   #acked = VersionVector.EMPTY;
   #catchingUp = false;
   #catchUpAgain = false;
+  /** How far behind the peer was when a delta last was not worth sending (0: none since). */
+  #deltaRefusedAt = 0;
   #lastAppendLsn = 0;
   #unsubscribe: (() => void) | undefined;
   #drainWaiters: (() => void)[] = [];
@@ -554,22 +556,27 @@ export class PeerSession {
     let lacking = 0;
     for (const [origin, seq] of local.entries()) lacking += Math.max(0, seq - this.#stream.seq(origin));
     if (lacking < this.#host.timing.deltaMinOps || !this.#host.replica.canServe(this.sent)) return;
-    await this.#sendState('delta');
+    // After a delta that was not worth sending, the next catch-up tries one only when it is twice as
+    // far behind: a peer that keeps falling behind a stream of fresh keys (each catch-up after a
+    // full send buffer) would otherwise have each catch-up read its ops twice.
+    if (lacking < this.#deltaRefusedAt * 2) return;
+    this.#deltaRefusedAt = (await this.#sendState('delta')) ? 0 : lacking;
   }
 
   /**
    * Sends a state (snapshot or delta) in resumable chunks (see StateSender); the peer then has
    * everything up to the state's vector.
    */
-  async #sendState(kind: StateKind): Promise<void> {
+  async #sendState(kind: StateKind): Promise<boolean> {
     // Ops counted as sent must be on the wire before the state: it leaves out what they carry.
     if (!this.#stream.flush()) await this.#drained();
-    if (this.#phase !== 'established') return;
+    if (this.#phase !== 'established') return false;
     const sent = await this.#stateSender.send(kind, this.sent);
-    if (sent === undefined) return;
+    if (sent === undefined) return false;
     this.stats.statesSent++;
     this.stats.stateBytesSent += sent.bytes;
     this.#stream.learn(sent.vector.entries());
+    return true;
   }
 
   #onStateEnd(message: Extract<Message, { type: 'state-end' }>, frameBytes: number): void {
