@@ -61,11 +61,11 @@ interface Pending {
  * checkpoints that come due as ops apply in the background, so no single turn of the event loop
  * encodes thousands of keys: a due checkpoint takes the state's vector and its dirty keys at once,
  * encodes them a slice per turn (a share of the loop's time, at most `sliceKeys` keys), and commits
- * them through the log when done. An op about to
- * change a key not yet encoded has it encoded first, as it was (copy on write), so the checkpoint
- * still holds exactly the state at its vector. The commit is appended after every op of its
- * vector. A change of the state without an op (a collection, an install) abandons a checkpoint
- * under way and takes a whole one at once, with its own commit.
+ * them through the log when done. An op about to change a key not yet encoded has it encoded first,
+ * as it was (copy on write), so the checkpoint still holds exactly the state at its vector. The
+ * commit is appended after every op of its vector. A change of the state without an op (a
+ * collection, an install) abandons a checkpoint under way and takes a whole one at once, with its
+ * own commit.
  */
 export class Checkpointer {
   readonly #state: ReplicaState;
@@ -214,7 +214,7 @@ export class Checkpointer {
     if (this.#pending !== pending) return;
     const start = timers.performance.now();
     // Writes outpacing the checkpoint (as many ops since it began as a checkpoint waits for) widen
-    // the share, so a checkpoint keeps up with a burst of writes.
+    // the share, so a checkpoint falls less far behind a burst of writes.
     const share = Math.min(SLICE_SHARE.base * Math.max(1, this.#since / this.#due()), SLICE_SHARE.max);
     const budget = Math.min(Math.max((start - pending.sliceEnded) * share, SLICE_MS.min), SLICE_MS.max);
     pending.remaining.take(this.#state, pending.segments, {
