@@ -428,6 +428,24 @@ describe('Replicator over the in-memory network', () => {
       expect(asked[i]).toBeGreaterThanOrEqual(2 * (asked[i - 1] as number));
   });
 
+  it('never sends a writing peer its own ops back, across heartbeats in which it acks nothing', async () => {
+    const network = new MemoryNetwork({ seed: 19 });
+    const timing = { heartbeatIntervalMs: 20, heartbeatTimeoutMs: 2_000 };
+    const a = await node(network, 'a', { timing });
+    const b = await node(network, 'b', { peers: ['mem://a'], timing });
+    await write(a, 'first');
+    await until(() => b.store.log.versionVector.get('a') === 1, 'b connected and caught up');
+    // a writes for many heartbeats; b writes nothing, so a never has anything to ack to b.
+    for (let round = 0; round < 15; round++) {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => write(a, `r${round}-${i}`)));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await until(() => b.store.log.versionVector.get('a') === 301, 'every write at b');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(b.replicator.status().find((row) => row.nodeId === 'a')?.stats.opsSent).toBe(0);
+    expect(a.replicator.status().find((row) => row.nodeId === 'b')?.stats.opsDuplicate).toBe(0);
+  });
+
   it('resumes an interrupted state transfer where it stopped', async () => {
     const network = new MemoryNetwork({ seed: 15 });
     // A slow link and a small send buffer spread the snapshot over time, so it can be cut midway.

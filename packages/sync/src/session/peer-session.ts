@@ -120,6 +120,12 @@ export class PeerSession {
   readonly #stream: OpStream;
   /** The peer's durable version vector, from AUTH and ACKs. */
   #acked = VersionVector.EMPTY;
+  /**
+   * What the peer has shown it holds by sending it: ops in OPS frames and states' vectors. It holds
+   * them durably (a node sends only what its log made durable) but acks only what it receives, so
+   * a peer that only writes never acks its own ops.
+   */
+  readonly #sentByPeer = new Map<string, number>();
   #catchingUp = false;
   #catchUpAgain = false;
   /** How far behind the peer was when a delta last was not worth sending (0: none since). */
@@ -379,7 +385,7 @@ export class PeerSession {
       this.close(CLOSE_CODES.FORBIDDEN_ORIGIN, `the peer sent ${forged}`);
       return;
     }
-    this.#stream.learn(dotsOf(ops));
+    this.#peerHolds(dotsOf(ops));
     this.stats.opsReceived += ops.length;
     this.#enqueueReceive(frameBytes, async () => {
       const fresh = await this.#host.replica.receive(ops, batch);
@@ -588,6 +594,7 @@ export class PeerSession {
         await this.#host.replica.installState(bytes, (vector) => {
           forged = this.#forgedOrigin(vector.entries());
           if (forged !== undefined) throw new ForgedState();
+          this.#peerHolds(vector.entries());
         });
       } catch (error) {
         if (!(error instanceof ForgedState)) throw error;
@@ -667,17 +674,28 @@ export class PeerSession {
    */
   #resendIfStalled(): void {
     const sent = this.sent;
+    // What the peer sent counts as held: a peer that only writes never acks its own ops, and
+    // counting them as unacked had this node send the peer back everything it wrote (a read of
+    // its whole log) after each heartbeat.
+    const held = this.#acked.merge(VersionVector.from(this.#sentByPeer));
     const stalled =
       this.#mode === 'live' &&
       this.#ackedAtLastBeat !== undefined &&
       this.#acked.equals(this.#ackedAtLastBeat) &&
       this.#sentAtLastBeat !== undefined &&
-      !this.#acked.dominates(this.#sentAtLastBeat);
+      !held.dominates(this.#sentAtLastBeat);
     this.#ackedAtLastBeat = this.#acked;
     this.#sentAtLastBeat = sent;
     if (!stalled) return;
-    this.#stream.restartFrom(this.#acked);
+    this.#stream.restartFrom(held);
     void this.#catchUp();
+  }
+
+  /** The peer holds these ops (it sent them): never send them back to it. */
+  #peerHolds(dots: Iterable<[string, number]>): void {
+    const held = this.#sentByPeer;
+    for (const [origin, seq] of dots) if (seq > (held.get(origin) ?? 0)) held.set(origin, seq);
+    this.#stream.learn(held.entries());
   }
 
   #onClose(code: number, reason: string): void {
