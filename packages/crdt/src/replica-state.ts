@@ -33,9 +33,10 @@ import {
   encodeCollections,
   encodeEntry,
   encodeSnapshot,
+  STATE_DECODE_LIMITS,
 } from './snapshot.js';
 import { type Stamp, stampOf } from './stamp.js';
-import { ENTRY_DECODE_LIMITS, type StoredEntry } from './state-segments.js';
+import type { StoredEntry } from './state-segments.js';
 import type { ConflictSink } from './types/crdt-type.js';
 import { TYPE_OF_KIND } from './types/registry.js';
 import { checkLocalUpdate, type YjsState } from './types/yjs.js';
@@ -488,7 +489,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function decodeStored(bytes: Uint8Array): Value {
   try {
-    return decode(bytes, ENTRY_DECODE_LIMITS);
+    return decode(bytes, STATE_DECODE_LIMITS);
   } catch (error) {
     throw new DriftlessError(
       'SNAPSHOT_INVALID',

@@ -24,6 +24,12 @@ import { TYPE_NAMES } from './types/registry.js';
  */
 export const SNAPSHOT_FORMAT = 1;
 
+/**
+ * Limits for decoding a stored or transferred state, or a stored entry: far above a frame's, since an
+ * entry may be far larger than one (a long-edited Yjs document).
+ */
+export const STATE_DECODE_LIMITS = { maxFrameBytes: 1024 * 1024 * 1024, maxDepth: 64, maxItems: 200_000_000 };
+
 /** Collections of keys to entries. */
 export type Collections = Map<string, Map<string, KeyEntry>>;
 
@@ -109,7 +115,7 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
   let vector: VersionVector;
   let collected: VersionVector;
   try {
-    value = decode(bytes, { maxFrameBytes: 1024 * 1024 * 1024, maxDepth: 64, maxItems: 200_000_000 });
+    value = decode(bytes, STATE_DECODE_LIMITS);
     if (!Array.isArray(value) || value[0] !== SNAPSHOT_FORMAT || value.length < 3) badSnapshot('the header');
     vector = VersionVector.fromValue(value[1] as Value);
     collected = VersionVector.fromValue(value[2] as Value);

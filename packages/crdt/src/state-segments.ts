@@ -10,6 +10,7 @@ import {
   type StoreWrite,
   type Value,
 } from '@driftless/core';
+import { STATE_DECODE_LIMITS } from './snapshot.js';
 
 /**
  * Where a persistent replica's checkpoints keep the state of its keys: segments, numbered in the
@@ -44,8 +45,6 @@ const SEGMENT_FORMAT = 2;
 const SEGMENT_FORMAT_BYTES = 1;
 const SEGMENT_MAX_ENTRIES = 256;
 const SEGMENT_MAX_BYTES = 256 * 1024;
-/** An entry may be far larger than a frame from a peer (a long-edited Yjs document). */
-export const ENTRY_DECODE_LIMITS = { maxFrameBytes: 1024 * 1024 * 1024, maxDepth: 64, maxItems: 200_000_000 };
 
 /**
  * One key's state in a checkpoint: its entry (ReplicaState.entryValue), or undefined when the key
@@ -252,7 +251,7 @@ async function readRange(store: Store): Promise<[number, number]> {
 function decodeSegment(bytes: Uint8Array, number: number): Value[] {
   let segment: Value;
   try {
-    segment = decode(bytes, ENTRY_DECODE_LIMITS);
+    segment = decode(bytes, STATE_DECODE_LIMITS);
   } catch (error) {
     return damaged(`segment ${number} is unreadable`, error);
   }
