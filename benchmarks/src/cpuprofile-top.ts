@@ -4,6 +4,11 @@
  * most inclusive time (themselves and what they called).
  *
  *   node --import tsx benchmarks/src/cpuprofile-top.ts FILE.cpuprofile [--top 25]
+ *     [--under NAME] [--without NAME]
+ *
+ * `--under NAME` keeps only the samples with a caller (or the function itself) whose name starts
+ * with NAME ("takeNow", "extraWrites packages/core"); `--without NAME` drops those samples instead,
+ * say the checkpoint a node writes at close, after the measured part.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -37,8 +42,17 @@ export interface ProfileSummary {
   readonly totalUs: number;
 }
 
-/** Summarizes `profile`: self and inclusive time of every function, self time of every file. */
-export function summarize(profile: CpuProfile): ProfileSummary {
+/** Which samples to count, by the names on their stacks. */
+export interface SampleFilter {
+  readonly under?: string;
+  readonly without?: string;
+}
+
+/**
+ * Summarizes `profile`: self and inclusive time of every function, self time of every file, over
+ * the samples `filter` keeps.
+ */
+export function summarize(profile: CpuProfile, filter: SampleFilter = {}): ProfileSummary {
   const byNode = new Map<number, number>();
   profile.samples.forEach((node, i) => {
     byNode.set(node, (byNode.get(node) ?? 0) + (profile.timeDeltas[i] ?? 0));
@@ -63,16 +77,18 @@ export function summarize(profile: CpuProfile): ProfileSummary {
   for (const [id, us] of byNode) {
     const own = names.get(id);
     if (own === undefined || us === 0) continue;
+    const stack = new Set<string>();
+    for (let node: number | undefined = id; node !== undefined; node = parents.get(node)) {
+      const name = names.get(node)?.name;
+      if (name !== undefined) stack.add(name);
+    }
+    const onStack = (prefix: string) => [...stack].some((name) => name.startsWith(prefix));
+    if (filter.under !== undefined && !onStack(filter.under)) continue;
+    if (filter.without !== undefined && onStack(filter.without)) continue;
     totalUs += us;
     add(functions, own.name, us);
     add(files, own.file, us);
-    const seen = new Set<string>();
-    for (let node: number | undefined = id; node !== undefined; node = parents.get(node)) {
-      const name = names.get(node)?.name;
-      if (name === undefined || seen.has(name)) continue;
-      seen.add(name);
-      add(inclusive, name, us);
-    }
+    for (const name of stack) add(inclusive, name, us);
   }
   const sorted = (tally: Map<string, number>): Tally => [...tally].sort((a, b) => b[1] - a[1]);
   return { functions: sorted(functions), inclusive: sorted(inclusive), files: sorted(files), totalUs };
@@ -100,17 +116,25 @@ function render(title: string, tally: Tally, totalUs: number, top: number): stri
 }
 
 const { values, positionals } = parseArgs({
-  options: { top: { type: 'string', default: '25' } },
+  options: {
+    top: { type: 'string', default: '25' },
+    under: { type: 'string' },
+    without: { type: 'string' },
+  },
   allowPositionals: true,
   strict: true,
 });
 if (positionals.length === 0) {
-  console.error('usage: cpuprofile-top.ts FILE.cpuprofile… [--top N]');
+  console.error('usage: cpuprofile-top.ts FILE.cpuprofile… [--top N] [--under NAME] [--without NAME]');
   process.exitCode = 2;
 }
 for (const file of positionals) {
   const { functions, inclusive, files, totalUs } = summarize(
     JSON.parse(readFileSync(file, 'utf8')) as CpuProfile,
+    {
+      ...(values.under === undefined ? {} : { under: values.under }),
+      ...(values.without === undefined ? {} : { without: values.without }),
+    },
   );
   const top = Number(values.top);
   console.log(

@@ -125,8 +125,9 @@ export class TimedStore implements Store {
  * so that every other member of the SyncReplica port passes through as it is, whatever it holds.
  */
 export function countingReplica(replica: SyncReplica, counts: ReceiveCounts): SyncReplica {
-  const receive: SyncReplica['receive'] = async (ops) => {
-    const fresh = await replica.receive(ops);
+  // The batch passes through: without it the log encodes every received op again.
+  const receive: SyncReplica['receive'] = async (ops, batch) => {
+    const fresh = await replica.receive(ops, batch);
     counts.received += ops.length;
     counts.fresh += fresh;
     return fresh;
