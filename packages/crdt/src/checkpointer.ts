@@ -1,6 +1,8 @@
 import type { OpLog, StoreWrite, VersionVector } from '@driftless/core';
+import type { KeyEntry } from './key-entry.js';
 import type { ReplicaState } from './replica-state.js';
-import { checkpointMeta, DirtyKeys, entryOf, KeyList, type LoadedState } from './state-checkpoint.js';
+import { encodeEntry } from './snapshot.js';
+import { checkpointMeta, type LoadedState } from './state-checkpoint.js';
 import { type SegmentLayout, SegmentPacker } from './state-segments.js';
 
 /** When a Checkpointer checkpoints, and in what slices. */
@@ -40,16 +42,28 @@ const COMPACT_AT_ONCE_KEYS = 256;
 /** A large state waits at most this many ops between checkpoints, so opening replays at most as many. */
 const MAX_CHECKPOINT_OPS = 1 << 17;
 
+/**
+ * Keys a generation changed, in the order first changed: collection, key, collection, key, … A
+ * list, not a set: each entry carries the generation that last listed it (KeyEntry.checkpointMark),
+ * so a key changed again is not listed again, at the cost of a field read where a set cost two
+ * hash lookups an op (7–16 % of a node's time under a burst of fresh keys). A key without an entry
+ * (dropped by a change without an op) may be listed more than once.
+ */
+type KeyPairs = string[];
+
 /** A checkpoint being encoded a slice at a time. */
 interface Pending {
+  /** The generation it checkpoints: the keys changed since the previous one began. */
+  readonly generation: number;
   /** The state's vectors when it began: its entries hold exactly these ops. */
   readonly vector: VersionVector;
   readonly collected: VersionVector;
-  /** Keys still to encode: none has changed since it began (touch encodes a key before it does). */
-  readonly remaining: DirtyKeys;
-  /** Keys encoded so far, given back to the dirty set if the checkpoint is abandoned. */
-  readonly encoded: KeyList;
-  /** The entries encoded so far; a compaction's (see SegmentLayout.compactionDue) has every key. */
+  /** The keys its generation changed, dirty again if it is abandoned. */
+  readonly keys: KeyPairs;
+  /** How far through `keys` the slices are. */
+  next: number;
+  /** A compaction (see SegmentLayout.compactionDue) goes through every key of the state instead. */
+  readonly walk: Iterator<[string, string, KeyEntry]> | undefined;
   readonly segments: SegmentPacker;
   timer: unknown;
   /** When the last slice ended (the host clock, ms). */
@@ -59,21 +73,28 @@ interface Pending {
 /**
  * Decides when a persistent replica checkpoints its state (see state-checkpoint.ts), and writes the
  * checkpoints that come due as ops apply in the background, so no single turn of the event loop
- * encodes thousands of keys: a due checkpoint takes the state's vector and its dirty keys at once,
- * encodes them a slice per turn (a share of the loop's time, at most `sliceKeys` keys), and commits
- * them through the log when done. An op about to change a key not yet encoded has it encoded first,
- * as it was (copy on write), so the checkpoint still holds exactly the state at its vector. The
- * commit is appended after every op of its vector. A change of the state without an op (a
- * collection, an install) abandons a checkpoint under way and takes a whole one at once, with its
- * own commit.
+ * encodes thousands of keys.
+ *
+ * Checkpoints go by generations: a generation lists the keys changed while it is current, and a due
+ * checkpoint takes the state's vector and the current generation at once (starting the next), then
+ * encodes the generation's keys a slice per turn (a share of the loop's time, at most `sliceKeys`
+ * keys) and commits them through the log when done. Each entry's mark (KeyEntry.checkpointMark)
+ * says where it stands: the generation that last listed it, or minus the generation whose
+ * checkpoint has encoded it. An op about to change an entry the checkpoint under way has still to
+ * encode has it encoded first, as it was (copy on write), so the checkpoint holds exactly the state
+ * at its vector. The commit is appended after every op of its vector. A change of the state without
+ * an op (a collection, an install) abandons a checkpoint under way and takes a whole one at once,
+ * with its own commit.
  */
 export class Checkpointer {
   readonly #state: ReplicaState;
   readonly #log: OpLog;
   readonly #policy: CheckpointPolicy;
   readonly #onFailure: (error: unknown) => void;
-  /** Keys changed since the last checkpoint began. */
-  #dirty: DirtyKeys;
+  /** The current generation: entries marked with it are listed in #dirty. */
+  #generation = 1;
+  /** Keys the current generation changed. */
+  #dirty: KeyPairs = [];
   /** Ops applied since the last checkpoint began. */
   #since: number;
   /** The vector of the last checkpoint known to be durable. */
@@ -92,10 +113,13 @@ export class Checkpointer {
     this.#log = log;
     this.#policy = policy;
     this.#onFailure = onFailure;
-    this.#dirty = loaded.dirty;
     this.#since = loaded.replayed;
     this.#durable = loaded.checkpoint;
     this.#segments = loaded.segments;
+    this.#touchAll(loaded.replayedKeys);
+    state.watchChanges((collection, key, entry, created) =>
+      this.#beforeChange(collection, key, entry, created),
+    );
   }
 
   /** The vector of the last durable checkpoint: the log must keep every op above it. */
@@ -105,17 +129,17 @@ export class Checkpointer {
 
   /** True when the state is as the last checkpoint begun holds it. */
   get clean(): boolean {
-    return this.#since === 0 && this.#dirty.count === 0 && this.#pending === undefined;
+    return this.#since === 0 && this.#dirty.length === 0 && this.#pending === undefined;
   }
 
-  /** Called before an op changes a key. */
+  /**
+   * Marks a key changed without an op (ops are seen through ReplicaState.watchChanges). Abandon a
+   * checkpoint under way before such a change: it may need the key as it was.
+   */
   touch(collection: string, key: string): void {
-    const pending = this.#pending;
-    if (pending?.remaining.delete(collection, key)) {
-      pending.segments.add(entryOf(this.#state, collection, key));
-      pending.encoded.push(collection, key);
-    }
-    this.#dirty.add(collection, key);
+    const entry = this.#state.keyEntry(collection, key);
+    if (entry === undefined) this.#dirty.push(collection, key);
+    else this.#list(collection, key, entry);
   }
 
   /** Called after `count` ops applied; begins a checkpoint when one is due. */
@@ -142,11 +166,29 @@ export class Checkpointer {
       this.#state.keyCount <= COMPACT_AT_ONCE_KEYS &&
       this.#segments.compactionDue(this.#state.keyCount, this.#policy.compactionMinKeys);
     const segments = new SegmentPacker(compaction);
-    this.#keysToWrite(compaction).take(this.#state, segments);
+    const taken = -this.#generation;
+    if (compaction) {
+      for (const [collection, key, entry] of this.#state.keyEntries()) {
+        segments.add({ collection, key, entry: encodeEntry(entry) });
+        entry.checkpointMark = taken;
+      }
+    } else {
+      // Every key listed, whatever its mark: an install may have replaced an entry listed before.
+      const keys = this.#dirty;
+      for (let i = 0; i < keys.length; i += 2) {
+        const collection = keys[i] as string;
+        const key = keys[i + 1] as string;
+        const entry = this.#state.keyEntry(collection, key);
+        if (entry?.checkpointMark === taken) continue;
+        segments.add({ collection, key, entry: entry && encodeEntry(entry) });
+        if (entry) entry.checkpointMark = taken;
+      }
+    }
     const writes = this.#segments.writes(segments);
     const vector = this.#state.versionVector;
     for (const write of checkpointMeta(vector, this.#state.collectedBelow)) writes.push(write);
-    this.#dirty = new DirtyKeys();
+    this.#generation++;
+    this.#dirty = [];
     this.#since = 0;
     return { writes, vector };
   }
@@ -156,48 +198,70 @@ export class Checkpointer {
     if (vector.dominates(this.#durable)) this.#durable = vector;
   }
 
-  /** Gives up a checkpoint under way: its keys are dirty again. */
+  /** Gives up a checkpoint under way: the keys of its generation are dirty again. */
   abandon(): void {
     const pending = this.#pending;
     if (pending === undefined) return;
     this.#pending = undefined;
     if (pending.timer !== undefined) timers.clearTimeout(pending.timer);
-    this.#dirty.addAll(pending.remaining);
-    this.#dirty.addAll(pending.encoded);
+    this.#touchAll(pending.keys);
   }
 
-  /** Starts over from what a reload found (after a failed commit). */
+  /** Starts over from what a reload found (after a failed commit; the state holds it now). */
   reset(loaded: LoadedState): void {
     this.abandon();
-    this.#dirty = loaded.dirty;
+    this.#generation++;
+    this.#dirty = [];
+    this.#touchAll(loaded.replayedKeys);
     this.#since = loaded.replayed;
     this.#durable = loaded.checkpoint;
     this.#segments = loaded.segments;
   }
 
-  /**
-   * The dirty keys, and in a compaction every key too (a dirty key the state no longer holds then
-   * needs no entry, but goes back to the dirty set if the checkpoint is abandoned).
-   */
-  #keysToWrite(compaction: boolean): DirtyKeys {
-    if (!compaction) return this.#dirty;
-    const keys = DirtyKeys.all(this.#state);
-    keys.addAll(this.#dirty);
-    return keys;
+  #touchAll(keys: KeyPairs | readonly string[]): void {
+    for (let i = 0; i < keys.length; i += 2) this.touch(keys[i] as string, keys[i + 1] as string);
+  }
+
+  /** Lists a key in the current generation, unless it is already. */
+  #list(collection: string, key: string, entry: KeyEntry): void {
+    if (entry.checkpointMark === this.#generation) return;
+    entry.checkpointMark = this.#generation;
+    this.#dirty.push(collection, key);
+  }
+
+  /** ReplicaState's watcher: an op is about to change `entry`. */
+  #beforeChange(collection: string, key: string, entry: KeyEntry, created: boolean): void {
+    // Changed already in this generation: the common case of a key written again.
+    if (entry.checkpointMark === this.#generation) return;
+    const pending = this.#pending;
+    if (pending !== undefined && !created && this.#needs(pending, entry))
+      pending.segments.add({ collection, key, entry: encodeEntry(entry) });
+    this.#list(collection, key, entry);
+  }
+
+  /** True when `pending` has yet to encode an entry that existed when it began. */
+  #needs(pending: Pending, entry: KeyEntry): boolean {
+    const mark = entry.checkpointMark;
+    // Listed in the current generation: encoded already, or created since it began.
+    if (pending.walk === undefined) return mark === pending.generation;
+    return mark !== this.#generation && mark !== -pending.generation;
   }
 
   #begin(): void {
     const compaction = this.#segments.compactionDue(this.#state.keyCount, this.#policy.compactionMinKeys);
     const pending: Pending = {
+      generation: this.#generation,
       vector: this.#state.versionVector,
       collected: this.#state.collectedBelow,
-      remaining: this.#keysToWrite(compaction),
-      encoded: new KeyList(),
+      keys: this.#dirty,
+      next: 0,
+      walk: compaction ? this.#state.keyEntries() : undefined,
       segments: new SegmentPacker(compaction),
       timer: undefined,
       sliceEnded: timers.performance.now(),
     };
-    this.#dirty = new DirtyKeys();
+    this.#generation++;
+    this.#dirty = [];
     this.#since = 0;
     this.#pending = pending;
     // Never now: this runs while the log admits an append, and the checkpoint's own append must
@@ -217,12 +281,7 @@ export class Checkpointer {
     // the share, so a checkpoint falls less far behind a burst of writes.
     const share = Math.min(SLICE_SHARE.base * Math.max(1, this.#since / this.#due()), SLICE_SHARE.max);
     const budget = Math.min(Math.max((start - pending.sliceEnded) * share, SLICE_MS.min), SLICE_MS.max);
-    pending.remaining.take(this.#state, pending.segments, {
-      max: this.#policy.sliceKeys,
-      until: start + budget,
-      taken: pending.encoded,
-    });
-    if (pending.remaining.count > 0) {
+    if (!this.#encodeSome(pending, this.#policy.sliceKeys, start + budget)) {
       pending.segments.pack();
       pending.sliceEnded = timers.performance.now();
       pending.timer = timers.setTimeout(() => this.#slice(pending), 0);
@@ -235,5 +294,39 @@ export class Checkpointer {
     this.#log.append([], { writes }).then(() => this.checkpointed(pending.vector), this.#onFailure);
     // Writes that outpaced this one have made the next one due already: it need not wait for more.
     if (this.#since >= this.#due()) this.#begin();
+  }
+
+  /**
+   * Encodes the pending checkpoint's keys, each as the state holds it, marking it encoded: up to
+   * `max` keys, or until the host clock passes `until`. True once every key is.
+   */
+  #encodeSome(pending: Pending, max: number, until: number): boolean {
+    const { segments, walk } = pending;
+    const encoded = -pending.generation;
+    // The clock is read every few keys: a key takes about a microsecond.
+    for (let count = 0; ; count++) {
+      if (count >= max || ((count & 15) === 15 && timers.performance.now() > until)) return false;
+      if (walk !== undefined) {
+        const next = walk.next();
+        if (next.done) return true;
+        const [collection, key, entry] = next.value;
+        if (!this.#needs(pending, entry)) continue;
+        segments.add({ collection, key, entry: encodeEntry(entry) });
+        entry.checkpointMark = encoded;
+        continue;
+      }
+      const keys = pending.keys;
+      if (pending.next >= keys.length) return true;
+      const collection = keys[pending.next] as string;
+      const key = keys[pending.next + 1] as string;
+      pending.next += 2;
+      const entry = this.#state.keyEntry(collection, key);
+      // A key left without an entry: only when an op that created it failed (nothing to override).
+      if (entry === undefined) segments.add({ collection, key, entry: undefined });
+      else if (this.#needs(pending, entry)) {
+        segments.add({ collection, key, entry: encodeEntry(entry) });
+        entry.checkpointMark = encoded;
+      }
+    }
   }
 }

@@ -32,6 +32,11 @@ export class KeyEntry {
   state: unknown;
   hidden: Map<TypeName, unknown> | undefined;
   tombstone: Tombstone | undefined;
+  /**
+   * The checkpointer's bookkeeping (checkpointer.ts), not part of the key's state: never encoded,
+   * merged or compared. 0 for an entry no checkpoint generation has listed.
+   */
+  checkpointMark = 0;
 
   constructor(type: TypeName, winner: Stamp | undefined, state: unknown) {
     this.type = type;

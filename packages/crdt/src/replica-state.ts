@@ -54,6 +54,12 @@ export interface Change {
 }
 
 /**
+ * Told before an op changes a key's entry (`created` when the op has just created it), while the
+ * entry still holds what it held: see ReplicaState.watchChanges.
+ */
+export type ChangeWatcher = (collection: string, key: string, entry: KeyEntry, created: boolean) => void;
+
+/**
  * A replica's state: collections of keys, each value a CRDT, changed only by ops. Pure: no I/O,
  * no clocks, no Node built-ins. Ops of each origin must be applied in seq order, and causally
  * (the sync layer delivers them so); applying an op twice is a no-op.
@@ -67,6 +73,7 @@ export class ReplicaState {
   readonly #conflicts = new Map<string, ConflictCounts>();
   readonly #listeners = new Set<(event: ConflictEvent) => void>();
   #rejected = 0;
+  #watcher: ChangeWatcher | undefined;
   /** The op being applied, and the conflicts it met: one sink for every op, not a closure each. */
   #applyingOp: Op | undefined;
   #applyingStamp: Stamp | undefined;
@@ -96,10 +103,27 @@ export class ReplicaState {
     return count;
   }
 
-  /** Every key held (see keyCount), as [collection, key]. */
-  *entryKeys(): Generator<[collection: string, key: string]> {
+  /**
+   * Every key held (see keyCount) and its entry. Goes on through keys added while it runs, and
+   * skips those removed before it reaches them (as a Map's iterator does).
+   */
+  *keyEntries(): Generator<[collection: string, key: string, entry: KeyEntry]> {
     for (const [collection, keys] of this.#collections)
-      for (const key of keys.keys()) yield [collection, key];
+      for (const [key, entry] of keys) yield [collection, key, entry];
+  }
+
+  /** A key's entry, or undefined when the state holds none. The caller must not change it. */
+  keyEntry(collection: string, key: string): KeyEntry | undefined {
+    return this.#collections.get(collection)?.get(key);
+  }
+
+  /**
+   * Calls `watcher` before each op changes an entry from now on (one watcher: this replaces the
+   * last). Changes without an op (applyDelta, collectTombstones, replaceWith) are not reported:
+   * the caller knows of them.
+   */
+  watchChanges(watcher: ChangeWatcher | undefined): void {
+    this.#watcher = watcher;
   }
 
   /** Ops whose mutation was invalid and were applied as no-ops. */
@@ -170,7 +194,7 @@ export class ReplicaState {
     // A Yjs update can be refused while it applies (see types/yjs.ts): keep what to undo then.
     const existing = mutation.kind === 'yjs' ? this.#collections.get(op.collection)?.get(op.key) : undefined;
     const saved = existing?.save();
-    const entry = this.#entry(op.collection, op.key, mutation);
+    const entry = this.#entryToChange(op.collection, op.key, mutation);
     const stamp = stampOf(op);
     this.#applyingOp = op;
     this.#applyingStamp = stamp;
@@ -443,18 +467,21 @@ export class ReplicaState {
     return bytesToHex(sha256(encode(encodeCollections(this.#collections))));
   }
 
-  #entry(collection: string, key: string, mutation: Mutation): KeyEntry {
+  /** The entry an op is about to change, created if the key has none; tells the watcher. */
+  #entryToChange(collection: string, key: string, mutation: Mutation): KeyEntry {
     let entries = this.#collections.get(collection);
     if (!entries) {
       entries = new Map();
       this.#collections.set(collection, entries);
     }
     let entry = entries.get(key);
+    const created = entry === undefined;
     if (!entry) {
       entry = KeyEntry.create(mutation.kind === 'del' ? 'register' : TYPE_OF_KIND[mutation.kind]);
       entries.set(key, entry);
       this.#sortedKeys.delete(collection);
     }
+    this.#watcher?.(collection, key, entry, created);
     return entry;
   }
 

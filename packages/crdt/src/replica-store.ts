@@ -342,9 +342,8 @@ export class ReplicaStore {
   #applyAll(ops: readonly Op[]): Change[] {
     const changes: Change[] = [];
     const listening = this.#changeListeners.size > 0;
+    // The checkpointer sees each change before it happens (ReplicaState.watchChanges).
     for (const op of ops) {
-      // Before the op changes the key: a checkpoint under way may still need it as it was.
-      this.#checkpointer.touch(op.collection, op.key);
       const change = this.state.apply(op);
       if (change) {
         changes.push(change);

@@ -627,7 +627,7 @@ for (const harness of HARNESSES) {
       const reads = readsOf(replica.state);
       // Rewrite the checkpoint as an earlier version stored it: a row per key, no segments.
       const rows: StoreWrite[] = [];
-      for (const [collection, key] of replica.state.entryKeys())
+      for (const [collection, key] of replica.state.keyEntries())
         rows.push({
           table: STATE_TABLE,
           key: `${collection}/${key}`,
@@ -676,7 +676,7 @@ for (const harness of HARNESSES) {
       // Rewrite the checkpoint as the earlier version stored it: two segments of encoded entries,
       // the second one deleting a key the first one holds.
       const cells: Value[] = [];
-      for (const [collection, key] of replica.state.entryKeys()) {
+      for (const [collection, key] of replica.state.keyEntries()) {
         const bytes = replica.state.encodedEntry(collection, key);
         if (bytes !== undefined) cells.push(collection, key, bytes);
       }
