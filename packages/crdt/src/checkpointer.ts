@@ -1,7 +1,6 @@
 import type { OpLog, StoreWrite, VersionVector } from '@driftless/core';
 import type { KeyEntry } from './key-entry.js';
 import type { ReplicaState } from './replica-state.js';
-import { encodeEntry } from './snapshot.js';
 import { checkpointMeta, type LoadedState } from './state-checkpoint.js';
 import { type SegmentLayout, SegmentPacker } from './state-segments.js';
 
@@ -169,7 +168,7 @@ export class Checkpointer {
     const taken = -this.#generation;
     if (compaction) {
       for (const [collection, key, entry] of this.#state.keyEntries()) {
-        segments.add({ collection, key, entry: encodeEntry(entry) });
+        segments.add(collection, key, entry);
         entry.checkpointMark = taken;
       }
     } else {
@@ -180,7 +179,7 @@ export class Checkpointer {
         const key = keys[i + 1] as string;
         const entry = this.#state.keyEntry(collection, key);
         if (entry?.checkpointMark === taken) continue;
-        segments.add({ collection, key, entry: entry && encodeEntry(entry) });
+        segments.add(collection, key, entry);
         if (entry) entry.checkpointMark = taken;
       }
     }
@@ -235,7 +234,7 @@ export class Checkpointer {
     if (entry.checkpointMark === this.#generation) return;
     const pending = this.#pending;
     if (pending !== undefined && !created && this.#needs(pending, entry))
-      pending.segments.add({ collection, key, entry: encodeEntry(entry) });
+      pending.segments.add(collection, key, entry);
     this.#list(collection, key, entry);
   }
 
@@ -311,7 +310,7 @@ export class Checkpointer {
         if (next.done) return true;
         const [collection, key, entry] = next.value;
         if (!this.#needs(pending, entry)) continue;
-        segments.add({ collection, key, entry: encodeEntry(entry) });
+        segments.add(collection, key, entry);
         entry.checkpointMark = encoded;
         continue;
       }
@@ -322,9 +321,9 @@ export class Checkpointer {
       pending.next += 2;
       const entry = this.#state.keyEntry(collection, key);
       // A key left without an entry: only when an op that created it failed (nothing to override).
-      if (entry === undefined) segments.add({ collection, key, entry: undefined });
+      if (entry === undefined) segments.add(collection, key, undefined);
       else if (this.#needs(pending, entry)) {
-        segments.add({ collection, key, entry: encodeEntry(entry) });
+        segments.add(collection, key, entry);
         entry.checkpointMark = encoded;
       }
     }

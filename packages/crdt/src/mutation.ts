@@ -52,8 +52,11 @@ function encodeDots(dots: readonly Dot[]): Value[] {
   return flat;
 }
 
-function decodeDots(value: Value | undefined): Dot[] {
-  if (value === undefined) return [];
+/** The dots of a mutation that names none: one frozen list for all of them. */
+const NO_DOTS: readonly Dot[] = Object.freeze([]);
+
+function decodeDots(value: Value | undefined): readonly Dot[] {
+  if (value === undefined) return NO_DOTS;
   if (!Array.isArray(value) || value.length % 2 !== 0) invalid('seen must be a flat [origin, seq, …] list');
   const dots: Dot[] = [];
   for (let i = 0; i < value.length; i += 2) {

@@ -10,7 +10,8 @@ import {
   type StoreWrite,
   type Value,
 } from '@driftless/core';
-import { STATE_DECODE_LIMITS } from './snapshot.js';
+import type { KeyEntry } from './key-entry.js';
+import { encodeEntry, STATE_DECODE_LIMITS } from './snapshot.js';
 
 /**
  * Where a persistent replica's checkpoints keep the state of its keys: segments, numbered in the
@@ -45,17 +46,6 @@ const SEGMENT_FORMAT = 2;
 const SEGMENT_FORMAT_BYTES = 1;
 const SEGMENT_MAX_ENTRIES = 256;
 const SEGMENT_MAX_BYTES = 256 * 1024;
-
-/**
- * One key's state in a checkpoint: its entry (ReplicaState.entryValue), or undefined when the key
- * holds nothing. The entry must not change until the segment holding it is encoded: entryValue
- * builds it afresh from values the state never changes in place.
- */
-export interface CheckpointEntry {
-  readonly collection: string;
-  readonly key: string;
-  readonly entry: Value | undefined;
-}
 
 /** A key's stored entry, as loading finds it: inline, or as its encoded bytes (format 1, legacy rows). */
 export type StoredEntry =
@@ -139,9 +129,15 @@ export class SegmentPacker {
     return this.#count;
   }
 
-  add({ collection, key, entry }: CheckpointEntry): void {
+  /**
+   * Adds a key as `keyEntry` holds it now (in its stored form, ReplicaState.entryValue), or as holding
+   * nothing. Later ops on the key leave what was added as it was: they replace values, never change
+   * one.
+   */
+  add(collection: string, key: string, keyEntry: KeyEntry | undefined): void {
     // A compaction drops every older segment: nothing is left for a deletion to override.
-    if (this.compaction && entry === undefined) return;
+    if (this.compaction && keyEntry === undefined) return;
+    const entry = keyEntry && encodeEntry(keyEntry);
     const open = this.#open;
     open.push(collection, key, entry ?? null);
     // An upper bound: entries hold only plain data, so measureValue never refuses one.

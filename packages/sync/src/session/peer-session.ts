@@ -380,12 +380,14 @@ export class PeerSession {
       return;
     }
     this.#framesIn = expected;
-    const forged = this.#forgedOrigin(dotsOf(ops));
+    // One [origin, highest seq] per origin, not a dot per op: what both checks need.
+    const highest = highestSeqs(ops);
+    const forged = this.#forgedOrigin(highest);
     if (forged !== undefined) {
       this.close(CLOSE_CODES.FORBIDDEN_ORIGIN, `the peer sent ${forged}`);
       return;
     }
-    this.#peerHolds(dotsOf(ops));
+    this.#peerHolds(highest);
     this.stats.opsReceived += ops.length;
     this.#enqueueReceive(frameBytes, async () => {
       const fresh = await this.#host.replica.receive(ops, batch);
@@ -420,7 +422,8 @@ export class PeerSession {
 
   /**
    * A peer relays anyone's ops, but cannot hold ops of this node that this node never wrote, and a
-   * read-only replica writes none of its own. Returns the first forged dot, described.
+   * read-only replica writes none of its own. `dots`: the highest seq of each origin. Returns a
+   * forged dot, described.
    */
   #forgedOrigin(dots: Iterable<readonly [string, number]>): string | undefined {
     const peer = this.#peer as PeerIdentity;
@@ -714,6 +717,9 @@ export class PeerSession {
 }
 
 /** The dots of ops, each [origin, seq], without an array of them. */
-function* dotsOf(ops: readonly Op[]): Generator<[string, number]> {
-  for (const op of ops) yield [op.origin, op.seq];
+/** The highest seq of each origin among `ops`. */
+function highestSeqs(ops: readonly Op[]): Map<string, number> {
+  const highest = new Map<string, number>();
+  for (const op of ops) if (op.seq > (highest.get(op.origin) ?? 0)) highest.set(op.origin, op.seq);
+  return highest;
 }
