@@ -52,8 +52,8 @@ function encodeDots(dots: readonly Dot[]): Value[] {
   return flat;
 }
 
-/** The dots of a mutation that names none: one frozen list for all of them. */
-const NO_DOTS: readonly Dot[] = Object.freeze([]);
+/** No dots: one frozen list for every mutation and state that names none. */
+export const NO_DOTS: readonly Dot[] = Object.freeze([]);
 
 function decodeDots(value: Value | undefined): readonly Dot[] {
   if (value === undefined) return NO_DOTS;

@@ -1,7 +1,7 @@
 import type { Dot } from '@driftless/core';
 import type { CollectionMode, Intent } from './intent.js';
 import type { KeyEntry } from './key-entry.js';
-import type { Mutation } from './mutation.js';
+import { type Mutation, NO_DOTS } from './mutation.js';
 import { type CounterState, observedTotals } from './types/counter.js';
 import type { TypeName } from './types/crdt-type.js';
 import { elementDots, type OrSetState } from './types/or-set.js';
@@ -41,8 +41,6 @@ export function mutationFor(intent: Intent, entry: KeyEntry | undefined, mode: C
     }
   }
 }
-
-const NO_DOTS: readonly Dot[] = Object.freeze([]);
 
 /** The live dots of the key's `type` state: what a write of that type replaces. */
 function liveDots(entry: KeyEntry | undefined, type: TypeName): readonly Dot[] {
