@@ -42,13 +42,14 @@ const COMPACT_AT_ONCE_KEYS = 256;
 const MAX_CHECKPOINT_OPS = 1 << 17;
 
 /**
- * Keys a generation changed, in the order first changed: collection, key, collection, key, … A
- * list, not a set: each entry carries the generation that last listed it (KeyEntry.checkpointMark),
- * so a key changed again is not listed again, at the cost of a field read where a set cost two
- * hash lookups an op (7–16 % of a node's time under a burst of fresh keys). A key without an entry
- * (dropped by a change without an op) may be listed more than once.
+ * Keys a generation changed, in the order first changed, each with its entry when it had one:
+ * collection, key, entry, collection, key, entry, … A list, not a set: each entry carries the
+ * generation that last listed it (KeyEntry.checkpointMark), so a key changed again is not listed
+ * again, at the cost of a field read where a set cost two hash lookups an op (7–16 % of a node's
+ * time under a burst of fresh keys); and a slice encodes the entry listed without looking the key
+ * up again. A key without an entry (dropped by a change without an op) may be listed more than once.
  */
-type KeyPairs = string[];
+type ListedKeys = (string | KeyEntry | undefined)[];
 
 /** A checkpoint being encoded a slice at a time. */
 interface Pending {
@@ -58,7 +59,7 @@ interface Pending {
   readonly vector: VersionVector;
   readonly collected: VersionVector;
   /** The keys its generation changed, dirty again if it is abandoned. */
-  readonly keys: KeyPairs;
+  readonly keys: ListedKeys;
   /** How far through `keys` the slices are. */
   next: number;
   /** A compaction (see SegmentLayout.compactionDue) goes through every key of the state instead. */
@@ -93,7 +94,7 @@ export class Checkpointer {
   /** The current generation: entries marked with it are listed in #dirty. */
   #generation = 1;
   /** Keys the current generation changed. */
-  #dirty: KeyPairs = [];
+  #dirty: ListedKeys = [];
   /** Ops applied since the last checkpoint began. */
   #since: number;
   /** The vector of the last checkpoint known to be durable. */
@@ -115,10 +116,14 @@ export class Checkpointer {
     this.#since = loaded.replayed;
     this.#durable = loaded.checkpoint;
     this.#segments = loaded.segments;
-    this.#touchAll(loaded.replayedKeys);
-    state.watchChanges((collection, key, entry, created) =>
-      this.#beforeChange(collection, key, entry, created),
-    );
+    this.#touchAll(loaded.replayedKeys, 2);
+    state.watchChanges({
+      beforeChange: (collection, key, entry, created) => this.#beforeChange(collection, key, entry, created),
+      // Never listed again: a slice skips it, and the key stays as the last checkpoint has it.
+      forgotten: (entry) => {
+        entry.checkpointMark = 0;
+      },
+    });
   }
 
   /** The vector of the last durable checkpoint: the log must keep every op above it. */
@@ -137,7 +142,7 @@ export class Checkpointer {
    */
   touch(collection: string, key: string): void {
     const entry = this.#state.keyEntry(collection, key);
-    if (entry === undefined) this.#dirty.push(collection, key);
+    if (entry === undefined) this.#dirty.push(collection, key, undefined);
     else this.#list(collection, key, entry);
   }
 
@@ -174,7 +179,7 @@ export class Checkpointer {
     } else {
       // Every key listed, whatever its mark: an install may have replaced an entry listed before.
       const keys = this.#dirty;
-      for (let i = 0; i < keys.length; i += 2) {
+      for (let i = 0; i < keys.length; i += 3) {
         const collection = keys[i] as string;
         const key = keys[i + 1] as string;
         const entry = this.#state.keyEntry(collection, key);
@@ -203,7 +208,7 @@ export class Checkpointer {
     if (pending === undefined) return;
     this.#pending = undefined;
     if (pending.timer !== undefined) timers.clearTimeout(pending.timer);
-    this.#touchAll(pending.keys);
+    this.#touchAll(pending.keys, 3);
   }
 
   /** Starts over from what a reload found (after a failed commit; the state holds it now). */
@@ -211,21 +216,22 @@ export class Checkpointer {
     this.abandon();
     this.#generation++;
     this.#dirty = [];
-    this.#touchAll(loaded.replayedKeys);
+    this.#touchAll(loaded.replayedKeys, 2);
     this.#since = loaded.replayed;
     this.#durable = loaded.checkpoint;
     this.#segments = loaded.segments;
   }
 
-  #touchAll(keys: KeyPairs | readonly string[]): void {
-    for (let i = 0; i < keys.length; i += 2) this.touch(keys[i] as string, keys[i + 1] as string);
+  /** Touches each key of a list of `stride` items a key, collection and key first. */
+  #touchAll(keys: readonly unknown[], stride: number): void {
+    for (let i = 0; i < keys.length; i += stride) this.touch(keys[i] as string, keys[i + 1] as string);
   }
 
   /** Lists a key in the current generation, unless it is already. */
   #list(collection: string, key: string, entry: KeyEntry): void {
     if (entry.checkpointMark === this.#generation) return;
     entry.checkpointMark = this.#generation;
-    this.#dirty.push(collection, key);
+    this.#dirty.push(collection, key, entry);
   }
 
   /** ReplicaState's watcher: an op is about to change `entry`. */
@@ -318,9 +324,10 @@ export class Checkpointer {
       if (pending.next >= keys.length) return true;
       const collection = keys[pending.next] as string;
       const key = keys[pending.next + 1] as string;
-      pending.next += 2;
-      const entry = this.#state.keyEntry(collection, key);
-      // A key left without an entry: only when an op that created it failed (nothing to override).
+      // The entry as listed: only a change without an op replaces one, and abandons this first.
+      const entry = keys[pending.next + 2] as KeyEntry | undefined;
+      pending.next += 3;
+      // Listed without an entry (the state held none when it was listed): it holds nothing.
       if (entry === undefined) segments.add(collection, key, undefined);
       else if (this.#needs(pending, entry)) {
         segments.add(collection, key, entry);

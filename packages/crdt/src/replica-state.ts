@@ -53,11 +53,16 @@ export interface Change {
   readonly changed: boolean;
 }
 
-/**
- * Told before an op changes a key's entry (`created` when the op has just created it), while the
- * entry still holds what it held: see ReplicaState.watchChanges.
- */
-export type ChangeWatcher = (collection: string, key: string, entry: KeyEntry, created: boolean) => void;
+/** Told of the changes ops make to entries: see ReplicaState.watchChanges. */
+export interface ChangeWatcher {
+  /**
+   * An op is about to change `entry`, which still holds what it held (`created` when the op has
+   * just created it).
+   */
+  beforeChange(collection: string, key: string, entry: KeyEntry, created: boolean): void;
+  /** An op that created `entry` was refused: the state no longer holds it, nor ever will. */
+  forgotten(entry: KeyEntry): void;
+}
 
 /**
  * A replica's state: collections of keys, each value a CRDT, changed only by ops. Pure: no I/O,
@@ -209,7 +214,10 @@ export class ReplicaState {
       if (mutation.kind !== 'yjs' || !(error instanceof DriftlessError) || error.code !== 'MUTATION_INVALID')
         throw error;
       if (existing && saved) existing.restore(saved);
-      else this.#forget(op.collection, op.key);
+      else {
+        this.#forget(op.collection, op.key);
+        this.#watcher?.forgotten(entry);
+      }
       return this.#reject(op);
     }
     // Filled by #conflict during the apply, which flow analysis cannot see.
@@ -481,7 +489,7 @@ export class ReplicaState {
       entries.set(key, entry);
       this.#sortedKeys.delete(collection);
     }
-    this.#watcher?.(collection, key, entry, created);
+    this.#watcher?.beforeChange(collection, key, entry, created);
     return entry;
   }
 

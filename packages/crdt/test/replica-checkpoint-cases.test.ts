@@ -224,6 +224,31 @@ describe('background checkpoints keep up', () => {
     await replica.close();
   });
 
+  it('a Yjs op refused on a key it created leaves nothing for a background checkpoint to write', async () => {
+    const { store, replica } = await openFresh(8);
+    const refused: Op = {
+      origin: 'b',
+      seq: 1,
+      hlc: new HybridLogicalClock().now(),
+      collection: 'docs',
+      key: 'y',
+      mutation: [6, new Uint8Array([0xff, 0xff, 0xff])],
+    };
+    await replica.receive([refused]);
+    expect(replica.state.rejectedOps).toBe(1);
+    expect(replica.state.keyEntry('docs', 'y')).toBeUndefined();
+    // Enough writes for background checkpoints, which take the generation that listed 'y'.
+    await writeSome(replica, 0, 20);
+    const covered = async () => (await storedCheckpoint(store))?.get('a') ?? 0;
+    for (let turn = 0; turn < 200 && (await covered()) < 40; turn++)
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(await covered()).toBe(40);
+    const again = await crashAndReopen(store);
+    expect(again.state.keyEntry('docs', 'y')).toBeUndefined();
+    expect(again.state.keyCount).toBe(replica.state.keyCount);
+    expect(again.state.digest()).toBe(replica.state.digest());
+  });
+
   it('a background compaction rewrites every key, unchanged ones too, while writes change keys under it', async () => {
     const store = await MemoryStore.open();
     const replica = await ReplicaStore.open({
