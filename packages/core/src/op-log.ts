@@ -1,23 +1,23 @@
-import { encode } from './codec.js';
 import { type DriftlessError, OpLogError, StorageError } from './errors.js';
 import { type HlcOptions, HybridLogicalClock } from './hlc.js';
 import { assertNodeId } from './identifiers.js';
-import {
-  indexBounds,
-  indexKey,
-  LOG_INDEX_TABLE,
-  LOG_TABLE,
-  metaWrite,
-  readStoredNumber,
-  seqOfIndexKey,
-  throwCorrupt,
-} from './log-layout.js';
+import { type AppendListener, type LogChunk, LogWriter, MAX_ENTRY_OPS } from './log-commit.js';
+import { LOG_TABLE, throwCorrupt } from './log-layout.js';
 import { decodeEntry, type LogState, recover } from './log-recover.js';
+import { entryHolding, type LogRetention, planTruncation, type TruncateResult } from './log-truncate.js';
 import { formatDot, type Op, type Write } from './op.js';
-import { encodeValidatedOps } from './op-codec.js';
 import { validateOp, validateWrite } from './op-validate.js';
 import type { Store, StoreWrite } from './store.js';
-import { VersionVector } from './version-vector.js';
+import type { VersionVector } from './version-vector.js';
+
+/**
+ * The op log's public surface: admission (seqs, gaps, duplicates), installs, reads and verification.
+ * How appends become store commits is in log-commit.ts; truncation is in log-truncate.ts; where
+ * things are stored is in log-layout.ts; opening is in log-recover.ts.
+ */
+
+export type { AppendListener, LogChunk } from './log-commit.js';
+export type { LogRetention, TruncateResult } from './log-truncate.js';
 
 /** Options of OpLog.open. */
 export interface OpLogOptions {
@@ -28,18 +28,6 @@ export interface OpLogOptions {
   readonly clock?: Omit<HlcOptions, 'highWater'>;
   /** Largest encoded log entry; a larger group is split across entries. */
   readonly maxEntryBytes?: number;
-}
-
-/** Ops read from, or appended to, one log entry. */
-export interface LogChunk {
-  /** The local log sequence number of the entry. */
-  readonly lsn: number;
-  readonly ops: readonly Op[];
-  /**
-   * The entry as stored, an op-codec batch of exactly `ops` (see op-codec.ts), when the chunk is the
-   * whole entry: replication sends it as it is instead of encoding the ops again.
-   */
-  readonly bytes?: Uint8Array;
 }
 
 /** Options of an append. */
@@ -58,60 +46,6 @@ export interface AppendOptions {
   readonly batch?: Uint8Array;
 }
 
-/** What a truncation removed. */
-export interface TruncateResult {
-  readonly removedEntries: number;
-  /** Every op at or below this vector is no longer in the log. */
-  readonly base: VersionVector;
-}
-
-/**
- * Something that needs ops kept in the log (a persistent state replays the log above its last
- * checkpoint when it opens): see OpLog.retain.
- */
-export interface LogRetention {
-  /** Ops above this vector stay in the log, whatever a truncation's watermark. Read as it runs. */
-  floor(): VersionVector;
-  /** Called as each truncation begins, which waits for it: a chance to lower the floor (checkpoint). */
-  prepare?(): Promise<unknown>;
-}
-
-/** Called with every durable entry, in log order, after its appends resolve. Must not throw. */
-export type AppendListener = (chunk: LogChunk) => void;
-
-interface PendingAppend {
-  readonly ops: readonly Op[];
-  /** The ops' encoding as given to append, when it holds exactly these ops (none was known). */
-  readonly bytes?: Uint8Array;
-  readonly writes: readonly StoreWrite[];
-  /** An install's vector: what the commit makes durable beyond its ops. */
-  readonly install?: VersionVector;
-}
-
-/**
- * Appends committed by one store commit, and the one promise they all wait on: settling a group
- * settles every append in it at once, however many there are.
- */
-interface CommitGroup {
-  readonly appends: PendingAppend[];
-  readonly done: Promise<void>;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-}
-
-function newGroup(): CommitGroup {
-  let resolve!: () => void;
-  let reject!: (error: unknown) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { appends: [], done, resolve, reject };
-}
-
-const MAX_ENTRY_OPS = 4096;
-const DEFAULT_MAX_ENTRY_BYTES = 1024 * 1024;
-
 /**
  * The durable operation log every node replicates from: ops of all origins in local apply order,
  * over any Store. Appends are atomic and resolve only once durable; appends issued while a commit
@@ -122,36 +56,23 @@ export class OpLog {
   readonly nodeId: string;
   readonly clock: HybridLogicalClock;
   readonly #store: Store;
-  readonly #maxEntryBytes: number;
-  /** What is durable: readSince and versionVector see only this. */
-  #durable: VersionVector;
+  /** Commits appends, installs and truncations, and holds what the store holds of the log. */
+  readonly #writer: LogWriter;
   /** What is durable or queued: the next seq expected of each origin. */
   readonly #admitted: Map<string, number>;
   /** Ops at or below this are no longer served: the stored base, raised at once by installs begun. */
   #base: VersionVector;
-  /** The base as the store holds it. */
-  #storedBase: VersionVector;
-  #nextLsn: number;
-  /** The group new appends join, until its commit starts. */
-  #open: CommitGroup | undefined;
-  /** Every store commit runs on this chain, one at a time. */
-  #lane: Promise<unknown> = Promise.resolve();
-  #failure: DriftlessError | undefined;
   #closed = false;
-  readonly #listeners = new Set<AppendListener>();
   readonly #installListeners = new Set<(vector: VersionVector) => void>();
   readonly #retentions = new Set<LogRetention>();
 
   private constructor(options: OpLogOptions, state: LogState) {
     this.nodeId = options.nodeId;
     this.#store = options.store;
-    this.#maxEntryBytes = options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
     this.clock = new HybridLogicalClock({ ...options.clock, highWater: state.highWater });
-    this.#durable = state.vector;
+    this.#writer = new LogWriter(options.store, this.clock, state, options.maxEntryBytes);
     this.#admitted = new Map(state.vector.entries());
     this.#base = state.base;
-    this.#storedBase = state.base;
-    this.#nextLsn = state.nextLsn;
   }
 
   /** Opens the log in `store`, creating it if the store is empty, and recovers its state. */
@@ -162,7 +83,7 @@ export class OpLog {
 
   /** The ops durably in this replica, as a version vector. */
   get versionVector(): VersionVector {
-    return this.#durable;
+    return this.#writer.durable;
   }
 
   /** Every op at or below this vector has been truncated from the log. */
@@ -172,12 +93,12 @@ export class OpLog {
 
   /** The LSN the next entry will get. */
   get nextLsn(): number {
-    return this.#nextLsn;
+    return this.#writer.nextLsn;
   }
 
   /** Why the log refuses appends, if a commit failed. */
   get failure(): DriftlessError | undefined {
-    return this.#failure;
+    return this.#writer.failure;
   }
 
   /**
@@ -207,7 +128,7 @@ export class OpLog {
       return Promise.reject(error);
     }
     if (ops.length === 0 && extra.length === 0) return Promise.resolve(ops);
-    return this.#enqueue({ ops, writes: extra }).then(() => ops);
+    return this.#writer.enqueue({ ops, writes: extra }).then(() => ops);
   }
 
   /**
@@ -230,14 +151,15 @@ export class OpLog {
     }
     if (accepted.length === 0 && extra.length === 0) return Promise.resolve(accepted);
     const { batch } = options;
+    const writer = this.#writer;
     const whole =
       batch !== undefined &&
       accepted.length === ops.length &&
       accepted.length <= MAX_ENTRY_OPS &&
-      batch.length <= this.#maxEntryBytes;
-    return this.#enqueue(
-      whole ? { ops: accepted, writes: extra, bytes: batch } : { ops: accepted, writes: extra },
-    ).then(() => accepted);
+      batch.length <= writer.maxEntryBytes;
+    return writer
+      .enqueue(whole ? { ops: accepted, writes: extra, bytes: batch } : { ops: accepted, writes: extra })
+      .then(() => accepted);
   }
 
   /**
@@ -261,10 +183,7 @@ export class OpLog {
     for (const listener of this.#installListeners) listener(vector);
     // A group of its own: appends admitted later may build on the state it brings, so none of them
     // may become durable before it.
-    this.#open = undefined;
-    const installed = this.#enqueue({ ops: [], writes, install: vector });
-    this.#open = undefined;
-    return installed;
+    return this.#writer.enqueueAlone({ ops: [], writes, install: vector });
   }
 
   /**
@@ -278,16 +197,12 @@ export class OpLog {
 
   /** Resolves once every append and install issued so far has committed (or failed). */
   settled(): Promise<void> {
-    return this.#lane.then(
-      () => undefined,
-      () => undefined,
-    );
+    return this.#writer.settled();
   }
 
   /** Calls `listener` with every entry made durable from now on. Returns the unsubscribe function. */
   onAppend(listener: AppendListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#writer.onAppend(listener);
   }
 
   /** True when the log still holds every op a replica at `since` lacks. */
@@ -308,12 +223,12 @@ export class OpLog {
         `the log no longer holds ops below ${JSON.stringify(this.#base)}; bootstrap the peer from a snapshot`,
       );
     }
-    const endLsn = this.#nextLsn;
-    const missing = this.#durable.missingFrom(since);
+    const endLsn = this.#writer.nextLsn;
+    const missing = this.#writer.durable.missingFrom(since);
     if (missing.length === 0) return;
     let startLsn = endLsn;
     for (const { origin, from } of missing) {
-      startLsn = Math.min(startLsn, (await this.#entryHolding(origin, from)) ?? 0);
+      startLsn = Math.min(startLsn, (await entryHolding(this.#store, origin, from)) ?? 0);
     }
     const expected = new Map(missing.map(({ origin, from }) => [origin, from]));
     for await (const { key, value } of this.#store.range(LOG_TABLE, { start: startLsn, end: endLsn })) {
@@ -343,13 +258,14 @@ export class OpLog {
   truncate(watermark: VersionVector): Promise<TruncateResult> {
     this.#assertWritable();
     const job = () => {
-      if (this.#failure) throw this.#failure;
+      const failure = this.#writer.failure;
+      if (failure) throw failure;
       return this.#truncate(watermark);
     };
     const prepared: Promise<unknown>[] = [];
     for (const retention of this.#retentions) if (retention.prepare) prepared.push(retention.prepare());
-    if (prepared.length === 0) return this.#serialize(job);
-    return Promise.all(prepared).then(() => this.#serialize(job));
+    if (prepared.length === 0) return this.#writer.serialize(job);
+    return Promise.all(prepared).then(() => this.#writer.serialize(job));
   }
 
   /**
@@ -383,12 +299,12 @@ export class OpLog {
         next.set(op.origin, expected + 1);
         if (!seen.has(op.origin)) {
           seen.add(op.origin);
-          if ((await this.#entryHolding(op.origin, op.seq)) !== key)
+          if ((await entryHolding(this.#store, op.origin, op.seq)) !== key)
             throwCorrupt(`index for ${formatDot(op)}`);
         }
       }
     }
-    for (const [origin, seq] of this.#durable.entries()) {
+    for (const [origin, seq] of this.#writer.durable.entries()) {
       if ((next.get(origin) ?? 1) !== seq + 1) throwCorrupt(`version vector (${origin} is at ${seq})`);
     }
     return { entries, ops };
@@ -398,7 +314,7 @@ export class OpLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#lane.catch(() => undefined);
+    await this.#writer.settled();
   }
 
   /** Checks ops and picks the new ones; `reserve` then marks them as coming, so they are not admitted twice. */
@@ -425,192 +341,14 @@ export class OpLog {
     return { accepted, reserve };
   }
 
-  /** Adds an append to the open group (opening one, and scheduling its commit, if none is). */
-  #enqueue(append: PendingAppend): Promise<void> {
-    let group = this.#open;
-    if (group === undefined) {
-      const opened = newGroup();
-      group = opened;
-      this.#open = opened;
-      this.#lane = this.#lane.then(() => this.#commitQueued(opened));
-    }
-    group.appends.push(append);
-    return group.done;
-  }
-
-  async #commitQueued(group: CommitGroup): Promise<void> {
-    if (this.#open === group) this.#open = undefined;
-    if (this.#failure) {
-      group.reject(this.#failure);
-      return;
-    }
-    let chunks: LogChunk[];
-    try {
-      chunks = await this.#commitGroup(group.appends);
-    } catch (error) {
-      this.#fail(error, group);
-      return;
-    }
-    // Listeners run before the appends' callers resume: a promise's reactions wait for this turn.
-    group.resolve();
-    for (const chunk of chunks) {
-      for (const listener of this.#listeners) {
-        try {
-          listener(chunk);
-        } catch (error) {
-          queueMicrotask(() => {
-            throw error;
-          });
-        }
-      }
-    }
-  }
-
-  async #commitGroup(group: readonly PendingAppend[]): Promise<LogChunk[]> {
-    const ops = group.length === 1 ? (group[0] as PendingAppend).ops : group.flatMap((append) => append.ops);
-    const writes: StoreWrite[] = [];
-    const chunks: LogChunk[] = [];
-    let lsn = this.#nextLsn;
-    let vector = this.#durable;
-    let base = this.#storedBase;
-    for (const [entryOps, bytes] of this.#entries(group)) {
-      writes.push({ table: LOG_TABLE, key: lsn, value: bytes });
-      for (const [origin, seq] of firstSeqs(entryOps)) {
-        writes.push({ table: LOG_INDEX_TABLE, key: indexKey(origin, seq), value: encodeLsn(lsn) });
-      }
-      chunks.push({ lsn, ops: entryOps, bytes });
-      lsn++;
-    }
-    for (const append of group) {
-      for (const write of append.writes) writes.push(write);
-      if (append.install) {
-        vector = vector.merge(append.install);
-        base = base.merge(append.install);
-      }
-    }
-    if (chunks.length > 0) {
-      const last = new Map<string, number>();
-      for (const op of ops) last.set(op.origin, op.seq);
-      vector = vector.merge(VersionVector.from(last));
-      writes.push(metaWrite('next_lsn', lsn));
-    }
-    if (vector !== this.#durable)
-      writes.push(metaWrite('vv', vector.toValue()), metaWrite('hlc', this.clock.highWater));
-    if (base !== this.#storedBase) writes.push(metaWrite('base', base.toValue()));
-    await this.#store.commit(writes);
-    this.#durable = vector;
-    this.#storedBase = base;
-    this.#nextLsn = lsn;
-    return chunks;
-  }
-
-  /**
-   * The entries of a group's ops, in order: an append given its ops' encoding is an entry as it is;
-   * the ops of the others between are encoded together, in entries of at most MAX_ENTRY_OPS ops
-   * and maxEntryBytes bytes.
-   */
-  *#entries(group: readonly PendingAppend[]): Generator<[readonly Op[], Uint8Array]> {
-    let pending: Op[] = [];
-    for (const append of group) {
-      if (append.bytes === undefined) {
-        for (const op of append.ops) pending.push(op);
-        continue;
-      }
-      yield* this.#encoded(pending);
-      pending = [];
-      yield [append.ops, append.bytes];
-    }
-    yield* this.#encoded(pending);
-  }
-
-  *#encoded(ops: readonly Op[]): Generator<[readonly Op[], Uint8Array]> {
-    for (let start = 0; start < ops.length; start += MAX_ENTRY_OPS) {
-      yield* this.#split(ops.slice(start, start + MAX_ENTRY_OPS));
-    }
-  }
-
-  *#split(ops: readonly Op[]): Generator<[readonly Op[], Uint8Array]> {
-    // Every op here was validated on admission.
-    const bytes = encodeValidatedOps(ops);
-    if (bytes.length <= this.#maxEntryBytes || ops.length === 1) {
-      yield [ops, bytes];
-      return;
-    }
-    const half = ops.length >>> 1;
-    yield* this.#split(ops.slice(0, half));
-    yield* this.#split(ops.slice(half));
-  }
-
-  #fail(error: unknown, group: CommitGroup | undefined): void {
-    this.#failure = new StorageError(
-      'STORE_WRITE_FAILED',
-      `a log commit failed, so nothing in it was acknowledged (${(error as Error)?.message ?? String(error)}); ` +
-        'the log refuses appends until it is reopened',
-      { cause: error },
-    );
-    group?.reject(this.#failure);
-    this.#open?.reject(this.#failure);
-    this.#open = undefined;
-  }
-
+  /** Runs on the commit lane: plans the truncation, commits it, and raises the base. */
   async #truncate(requested: VersionVector): Promise<TruncateResult> {
-    let watermark = requested;
-    for (const retention of this.#retentions) watermark = watermark.meet(retention.floor());
-    const durable = this.#durable;
-    let cut = this.#nextLsn;
-    for (const { origin, from } of durable.missingFrom(watermark)) {
-      const lsn = await this.#entryHolding(origin, from);
-      if (lsn !== undefined && lsn < cut) cut = lsn;
-    }
-    const writes: StoreWrite[] = [];
-    let removedEntries = 0;
-    for await (const { key } of this.#store.range(LOG_TABLE, { end: cut })) {
-      writes.push({ table: LOG_TABLE, key, value: undefined });
-      removedEntries++;
-    }
-    let base = this.#storedBase;
-    for (const [origin, seq] of durable.entries()) {
-      let firstKept = seq + 1;
-      for await (const { key, value } of this.#store.range(LOG_INDEX_TABLE, indexBounds(origin))) {
-        if ((readStoredNumber(value, 'index') as number) >= cut) {
-          firstKept = seqOfIndexKey(key);
-          break;
-        }
-        writes.push({ table: LOG_INDEX_TABLE, key, value: undefined });
-      }
-      base = base.with(origin, firstKept - 1);
-    }
-    if (removedEntries === 0) return { removedEntries, base: this.#base };
-    writes.push(metaWrite('base', base.toValue()));
-    try {
-      await this.#store.commit(writes);
-    } catch (error) {
-      this.#fail(error, undefined);
-      throw this.#failure;
-    }
-    this.#storedBase = base;
+    const plan = await planTruncation(this.#store, this.#writer, requested, this.#retentions);
+    if (plan === undefined) return { removedEntries: 0, base: this.#base };
+    await this.#writer.commitTruncation(plan.writes, plan.base);
     // Installs begun meanwhile raised the base in memory already.
-    this.#base = this.#base.merge(base);
-    return { removedEntries, base: this.#base };
-  }
-
-  /** The LSN of the entry holding `origin`'s op `seq`, if the log still has one at or below it. */
-  async #entryHolding(origin: string, seq: number): Promise<number | undefined> {
-    const { start } = indexBounds(origin);
-    const range = this.#store.range(LOG_INDEX_TABLE, {
-      start: indexKey(origin, seq),
-      end: start,
-      reverse: true,
-      limit: 1,
-    });
-    for await (const { value } of range) return readStoredNumber(value, 'index');
-    return undefined;
-  }
-
-  #serialize<T>(job: () => Promise<T>): Promise<T> {
-    const result = this.#lane.then(job);
-    this.#lane = result.catch(() => undefined);
-    return result;
+    this.#base = this.#base.merge(plan.base);
+    return { removedEntries: plan.removedEntries, base: this.#base };
   }
 
   #assertOpen(): void {
@@ -619,10 +357,11 @@ export class OpLog {
 
   #assertWritable(): void {
     this.#assertOpen();
-    if (this.#failure) {
+    const failure = this.#writer.failure;
+    if (failure) {
       throw new OpLogError(
         'LOG_FAILED',
-        `the op log refuses appends after a failed commit; reopen it (${this.#failure.message})`,
+        `the op log refuses appends after a failed commit; reopen it (${failure.message})`,
       );
     }
   }
@@ -631,15 +370,4 @@ export class OpLog {
 function extraWrites(options: AppendOptions, ops: readonly Op[]): readonly StoreWrite[] {
   const { writes } = options;
   return typeof writes === 'function' ? writes(ops) : (writes ?? []);
-}
-
-function encodeLsn(lsn: number): Uint8Array {
-  return encode(lsn);
-}
-
-/** The first seq of each origin within one entry's ops. */
-function firstSeqs(ops: readonly Op[]): Map<string, number> {
-  const first = new Map<string, number>();
-  for (const op of ops) if (!first.has(op.origin)) first.set(op.origin, op.seq);
-  return first;
 }
