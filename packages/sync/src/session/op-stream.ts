@@ -1,7 +1,8 @@
 /**
  * The outgoing op stream of a session (see docs/PROTOCOL.md › Streaming): what the peer has or has
- * been sent, the batch of ops waiting to go, and the numbering of OPS frames. The session decides
- * which ops to send and when (catching-up, live, blocked), asking the stream what the peer lacks.
+ * been sent, the batch of ops waiting to go, and the numbering of OPS frames. The log sender
+ * (log-sender.ts) decides which ops to send and when (catching-up, live, blocked), asking the stream
+ * what the peer lacks.
  */
 import { encodeValidatedOps, type LogChunk, measureValue, type Op, VersionVector } from '@driftless/core';
 import { opsFrame } from '../protocol/messages.js';
