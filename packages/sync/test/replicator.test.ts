@@ -446,6 +446,41 @@ describe('Replicator over the in-memory network', () => {
     expect(a.replicator.status().find((row) => row.nodeId === 'b')?.stats.opsDuplicate).toBe(0);
   });
 
+  it('a truncation during a state transfer is followed by another state, never sent back', async () => {
+    const network = new MemoryNetwork({ seed: 20 });
+    // A slow link and a small send buffer keep the first state in flight while a writes on.
+    const a = await node(
+      network,
+      'a',
+      { timing: { stateChunkBytes: 512 } },
+      { highWaterBytes: 2048, lowWaterBytes: 512 },
+    );
+    network.setLinkFaults('mem://a', 'mem://b', { latencyMs: 2 });
+    for (let i = 0; i < 400; i++) await write(a, `key-${i}`, { kind: 'set', value: 'v'.repeat(50) });
+    await a.store.log.truncate(a.store.log.versionVector);
+    const events: string[] = [];
+    const b = await node(network, 'b', {
+      peers: ['mem://a'],
+      timing: { stateChunkBytes: 512 },
+      onEvent: (event) => events.push(JSON.stringify(event)),
+    });
+    await until(() => (a.replicator.status()[0]?.stats.bytesSent ?? 0) > 4_000, 'part of the first state');
+    // Writes past what a announced in its handshake, gone from its log: b gets them as a second
+    // state, which holds more than b's session knew a to hold.
+    for (let i = 0; i < 50; i++) await write(a, `more-${i}`);
+    await a.store.log.truncate(a.store.log.versionVector);
+    await until(() => b.store.log.versionVector.get('a') === 450, 'both states at b');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // One session: the truncation during the first state made a send a second, not start over.
+    expect(events.filter((event) => event.startsWith('{"type":"disconnected"'))).toEqual([]);
+    expect(a.replicator.status()[0]?.stats.statesSent).toBe(2);
+    expect(b.store.state.digest()).toBe(a.store.state.digest());
+    // b's install caught its session up: a holds what it sent, so b sends it nothing.
+    const fromB = b.replicator.status()[0]?.stats;
+    expect(fromB?.statesSent).toBe(0);
+    expect(fromB?.opsSent).toBe(0);
+  });
+
   it('resumes an interrupted state transfer where it stopped', async () => {
     const network = new MemoryNetwork({ seed: 15 });
     // A slow link and a small send buffer spread the snapshot over time, so it can be cut midway.

@@ -124,29 +124,37 @@ export class LogSender {
       await this.#sendStateIfBetter();
       do {
         this.#catchUpAgain = false;
-        if (!replica.canServe(stream.sent)) await this.#sendState('snapshot');
+        // A truncation while a state is on its way can take what the peer lacks next: send another.
+        while (!replica.canServe(stream.sent)) if (!(await this.#sendState('snapshot'))) break;
         if (!this.#link.established()) return;
         const target = this.#lastAppendLsn;
-        for await (const chunk of replica.readSince(stream.sent)) {
-          if (!this.#link.established()) return;
-          const whole = stream.wholeEntry(chunk);
-          if (whole !== undefined) {
-            if (!stream.sendWhole(chunk.ops, whole)) await this.#link.drained();
-            continue;
-          }
-          for (const op of chunk.ops) {
-            const has = stream.seq(op.origin);
-            if (op.seq <= has) continue; // the peer sent or acked it meanwhile
-            if (!stream.queue(op)) await this.#link.drained();
+        try {
+          for await (const chunk of replica.readSince(stream.sent)) {
             if (!this.#link.established()) return;
+            const whole = stream.wholeEntry(chunk);
+            if (whole !== undefined) {
+              if (!stream.sendWhole(chunk.ops, whole)) await this.#link.drained();
+              continue;
+            }
+            for (const op of chunk.ops) {
+              const has = stream.seq(op.origin);
+              if (op.seq <= has) continue; // the peer sent or acked it meanwhile
+              if (!stream.queue(op)) await this.#link.drained();
+              if (!this.#link.established()) return;
+            }
           }
+        } catch (error) {
+          // Truncated while being read (the reads wait on the transport): go round again, with a state.
+          if (!isTruncated(error) || replica.canServe(stream.sent)) throw error;
+          this.#catchUpAgain = true;
+          continue;
         }
         if (!stream.flush()) await this.#link.drained();
         if (this.#lastAppendLsn > target) this.#catchUpAgain = true;
       } while (this.#catchUpAgain && this.#link.established());
       if (this.#link.established()) this.#mode = 'live';
     } catch (error) {
-      if (error instanceof DriftlessError && error.code === 'LOG_TRUNCATED') {
+      if (isTruncated(error)) {
         this.#link.close(
           CLOSE_CODES.REBOOTSTRAP,
           'the peer is behind the retained log and must bootstrap from a snapshot',
@@ -192,4 +200,8 @@ export class LogSender {
     stream.learn(sent.vector.entries());
     return true;
   }
+}
+
+function isTruncated(error: unknown): boolean {
+  return error instanceof DriftlessError && error.code === 'LOG_TRUNCATED';
 }
