@@ -61,6 +61,23 @@ const write = (n: TestNode, key: string, intent: Intent = { kind: 'set', value: 
   n.store.write('c', key, intent);
 
 /** A raw connection to `url` that records every frame and the close. */
+/**
+ * Node a with 400 keys and a truncated log, so a new peer b must bootstrap from a snapshot, sent
+ * slowly: small chunks, a small send buffer and 2 ms of latency towards mem://b.
+ */
+async function slowSnapshotSource(network: MemoryNetwork): Promise<TestNode> {
+  const a = await node(
+    network,
+    'a',
+    { timing: { stateChunkBytes: 512 } },
+    { highWaterBytes: 2048, lowWaterBytes: 512 },
+  );
+  network.setLinkFaults('mem://a', 'mem://b', { latencyMs: 2 });
+  for (let i = 0; i < 400; i++) await write(a, `key-${i}`, { kind: 'set', value: 'v'.repeat(50) });
+  await a.store.log.truncate(a.store.log.versionVector);
+  return a;
+}
+
 async function rawPeer(network: MemoryNetwork, url: string, host = 'mem://raw') {
   const connection: Connection = await network.transport({ host }).dial(url);
   const frames: Uint8Array[] = [];
@@ -448,16 +465,8 @@ describe('Replicator over the in-memory network', () => {
 
   it('a truncation during a state transfer is followed by another state, never sent back', async () => {
     const network = new MemoryNetwork({ seed: 20 });
-    // A slow link and a small send buffer keep the first state in flight while a writes on.
-    const a = await node(
-      network,
-      'a',
-      { timing: { stateChunkBytes: 512 } },
-      { highWaterBytes: 2048, lowWaterBytes: 512 },
-    );
-    network.setLinkFaults('mem://a', 'mem://b', { latencyMs: 2 });
-    for (let i = 0; i < 400; i++) await write(a, `key-${i}`, { kind: 'set', value: 'v'.repeat(50) });
-    await a.store.log.truncate(a.store.log.versionVector);
+    // The first state stays in flight while a writes on.
+    const a = await slowSnapshotSource(network);
     const events: string[] = [];
     const b = await node(network, 'b', {
       peers: ['mem://a'],
@@ -483,16 +492,8 @@ describe('Replicator over the in-memory network', () => {
 
   it('resumes an interrupted state transfer where it stopped', async () => {
     const network = new MemoryNetwork({ seed: 15 });
-    // A slow link and a small send buffer spread the snapshot over time, so it can be cut midway.
-    const a = await node(
-      network,
-      'a',
-      { timing: { stateChunkBytes: 512 } },
-      { highWaterBytes: 2048, lowWaterBytes: 512 },
-    );
-    network.setLinkFaults('mem://a', 'mem://b', { latencyMs: 2 });
-    for (let i = 0; i < 400; i++) await write(a, `key-${i}`, { kind: 'set', value: 'v'.repeat(50) });
-    await a.store.log.truncate(a.store.log.versionVector);
+    // The snapshot is spread over time, so it can be cut midway.
+    const a = await slowSnapshotSource(network);
     const b = await node(network, 'b', { peers: ['mem://a'], timing: { stateChunkBytes: 512 } });
     // Cut the link once part of the snapshot has arrived.
     await until(() => (a.replicator.status()[0]?.stats.bytesSent ?? 0) > 8_000, 'part of the snapshot');
