@@ -69,4 +69,14 @@ export const catchup: Scenario = {
 };
 
 /** A process that had cost nothing yet: the restarted node is measured from its start. */
-const zeroUsage = { userMs: 0, systemMs: 0, maxRssMiB: 0, rssMiB: 0, heapUsedMiB: 0, externalMiB: 0 };
+const zeroUsage = {
+  userMs: 0,
+  systemMs: 0,
+  maxRssMiB: 0,
+  rssMiB: 0,
+  heapUsedMiB: 0,
+  externalMiB: 0,
+  gcPauses: 0,
+  gcMs: 0,
+  gcLongPauses: 0,
+};

@@ -1,7 +1,7 @@
 import { formatCount } from './crdt-heap.js';
 import { exact, type Sample, summarize } from './measure.js';
 import { alignColumns, type Figure } from './report.js';
-import type { PeerCounters, SystemName } from './sync-ipc.js';
+import { LONG_GC_PAUSE_MS, type PeerCounters, type SystemName } from './sync-ipc.js';
 import type { CommitLatency, LatencyRun, MeshRun, ProcessCost, ThroughputRun } from './sync-trial.js';
 
 /**
@@ -257,6 +257,9 @@ export interface CostRow {
   readonly peakRssMiB: number;
   /** The JS heap when the measured part ended (median). */
   readonly heapUsedMiB: number;
+  /** The main thread's GC pauses (medians): their total time, and how many were long. */
+  readonly gcS: number;
+  readonly gcLongPauses: number;
 }
 
 /** Rows of one part: the costs of each process name across its repetitions. */
@@ -284,6 +287,8 @@ function costRows(
       cpuUsPerOp: ops === 0 ? 0 : ((userS + systemS) * 1e6) / ops,
       peakRssMiB: Math.max(...list.map(({ cost }) => cost.maxRssMiB)),
       heapUsedMiB: median((cost) => cost.heapUsedMiB),
+      gcS: median((cost) => cost.gcMs) / 1000,
+      gcLongPauses: median((cost) => cost.gcLongPauses),
     };
   });
 }
@@ -299,15 +304,27 @@ export function allCosts(results: SyncResults): CostRow[] {
 
 /** The cost table as aligned text. */
 export function renderCosts(rows: readonly CostRow[]): string[] {
-  const header = ['process (measured part)', 'ops', 'CPU user', 'system', 'CPU/op', 'peak RSS', 'heap'];
+  const header = [
+    'process (measured part)',
+    'ops',
+    'CPU user',
+    'system',
+    'CPU/op',
+    'GC pauses',
+    `≥ ${LONG_GC_PAUSE_MS} ms`,
+    'peak RSS',
+    'heap',
+  ];
   const cells = rows.map((row) => [
     `${row.part}: ${row.process}`,
     formatCount(row.ops),
     `${row.userS.toFixed(2)} s`,
     `${row.systemS.toFixed(2)} s`,
     `${row.cpuUsPerOp.toFixed(2)} µs`,
+    `${row.gcS.toFixed(2)} s`,
+    formatCount(row.gcLongPauses),
     `${row.peakRssMiB.toFixed(0)} MiB`,
     `${row.heapUsedMiB.toFixed(0)} MiB`,
   ]);
-  return alignColumns([header, ...cells], [false, true, true, true, true, true, true]);
+  return alignColumns([header, ...cells], [false, true, true, true, true, true, true, true, true]);
 }

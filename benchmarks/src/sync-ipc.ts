@@ -26,7 +26,15 @@ export interface Usage {
   readonly heapUsedMiB: number;
   /** Memory outside the JS heap that V8 accounts for (ArrayBuffers, Buffers). */
   readonly externalMiB: number;
+  /** Garbage collections that paused the main thread since the process started, and for how long. */
+  readonly gcPauses: number;
+  readonly gcMs: number;
+  /** Those pauses of LONG_GC_PAUSE_MS or more. */
+  readonly gcLongPauses: number;
 }
+
+/** A GC pause at least this long counts as long: enough to show in a replication latency's p99. */
+export const LONG_GC_PAUSE_MS = 2;
 
 /** A Driftless node's store commits (each one a log group commit, or an install). */
 export interface StoreStats {

@@ -1,6 +1,6 @@
 import { formatCount } from './crdt-heap.js';
 import { duplicateShare, type SyncResults } from './sync-figures.js';
-import type { PeerCounters, StoreStats } from './sync-ipc.js';
+import { LONG_GC_PAUSE_MS, type PeerCounters, type StoreStats } from './sync-ipc.js';
 import type { Commits } from './sync-trial.js';
 
 /** What the notes need to know of the run's settings. */
@@ -86,8 +86,9 @@ export function syncNotes(results: SyncResults, settings: NoteSettings): string[
       : []),
     ...disconnectNotes(results),
     "Costs: each process's CPU time (process.cpuUsage, all threads) between probes just before and just after the",
-    "measured part; peak RSS over the process's life (A's includes its workload); heap when the part ended. On a",
-    'shared machine CPU per op is steadier than ops/s, which depends on the CPU share the processes get.',
+    "measured part; the main thread's GC pauses in it (perf_hooks 'gc' entries), in all and how many lasted",
+    `${LONG_GC_PAUSE_MS} ms or more; peak RSS over the process's life (A's includes its workload); heap when the part`,
+    'ended. On a shared machine CPU per op is steadier than ops/s, which depends on the CPU share the processes get.',
     ...(settings.built
       ? ['Driftless ran from its tsc-built dist/ (--built); the harness from sources through tsx.']
       : SOURCE_NOTES),

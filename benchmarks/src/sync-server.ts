@@ -4,11 +4,29 @@
  * writes are held, probe the clock, CPU, memory and traffic, and exit. The process exits, too, if
  * the parent goes away.
  */
-import type { ReplyMessage, RequestMessage, Requests, StartedMessage, Usage } from './sync-ipc.js';
+import { PerformanceObserver } from 'node:perf_hooks';
+import {
+  LONG_GC_PAUSE_MS,
+  type ReplyMessage,
+  type RequestMessage,
+  type Requests,
+  type StartedMessage,
+  type Usage,
+} from './sync-ipc.js';
 import type { SyncNode } from './sync-node.js';
 import { monotonicMs } from './sync-workload.js';
 
 const MiB = 1024 * 1024;
+
+/** The main thread's GC pauses so far (Node reports each as a performance entry, after it). */
+const gc = { pauses: 0, ms: 0, longPauses: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gc.pauses++;
+    gc.ms += entry.duration;
+    if (entry.duration >= LONG_GC_PAUSE_MS) gc.longPauses++;
+  }
+}).observe({ entryTypes: ['gc'] });
 
 /** What this process has cost so far. */
 export function usage(): Usage {
@@ -21,6 +39,9 @@ export function usage(): Usage {
     rssMiB: memory.rss / MiB,
     heapUsedMiB: memory.heapUsed / MiB,
     externalMiB: memory.external / MiB,
+    gcPauses: gc.pauses,
+    gcMs: gc.ms,
+    gcLongPauses: gc.longPauses,
   };
 }
 

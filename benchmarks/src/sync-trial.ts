@@ -40,6 +40,9 @@ export interface ProcessCost {
   /** The JS heap in use when the measured part ended. */
   readonly heapUsedMiB: number;
   readonly externalMiB: number;
+  /** The main thread's GC pauses: their total time, and how many were long (LONG_GC_PAUSE_MS). */
+  readonly gcMs: number;
+  readonly gcLongPauses: number;
 }
 
 /** One throughput trial. */
@@ -126,6 +129,8 @@ export function costOf(name: string, before: Usage, after: Usage): ProcessCost {
     maxRssMiB: after.maxRssMiB,
     heapUsedMiB: after.heapUsedMiB,
     externalMiB: after.externalMiB,
+    gcMs: after.gcMs - before.gcMs,
+    gcLongPauses: after.gcLongPauses - before.gcLongPauses,
   };
 }
 
