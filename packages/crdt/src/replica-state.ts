@@ -109,15 +109,19 @@ export class ReplicaState {
   }
 
   /**
-   * Every key held (see keyCount) and its entry. Goes on through keys added while it runs, and
-   * skips those removed before it reaches them (as a Map's iterator does).
+   * Every key held (see keyCount) and its entry, for ReplicaStore's checkpoints. Goes on through
+   * keys added while it runs, and skips those removed before it reaches them (as a Map's iterator
+   * does).
    */
   *keyEntries(): Generator<[collection: string, key: string, entry: KeyEntry]> {
     for (const [collection, keys] of this.#collections)
       for (const [key, entry] of keys) yield [collection, key, entry];
   }
 
-  /** A key's entry, or undefined when the state holds none. The caller must not change it. */
+  /**
+   * A key's entry, or undefined when the state holds none: for ReplicaStore's checkpoints (read it
+   * with `get`). The caller must not change it.
+   */
   keyEntry(collection: string, key: string): KeyEntry | undefined {
     return this.#collections.get(collection)?.get(key);
   }
