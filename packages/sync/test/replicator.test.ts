@@ -490,6 +490,48 @@ describe('Replicator over the in-memory network', () => {
     expect(fromB?.opsSent).toBe(0);
   });
 
+  it('a peer behind a log that cannot be served, with no snapshot to send it, is told to re-bootstrap', async () => {
+    const network = new MemoryNetwork({ seed: 21 });
+    // A replica port that has no snapshot to give (SyncReplica.stateFor may return undefined).
+    const store = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'a' });
+    const replica = syncReplicaOf(store);
+    const stateFor = replica.stateFor;
+    let asked = 0;
+    replica.stateFor = (since, kind) => {
+      if (kind !== 'snapshot') return stateFor(since, kind);
+      asked++;
+      // After a timer, as a real refusal would come: a catch-up that asked again and again would
+      // still let the test see it.
+      return new Promise((resolve) => setTimeout(() => resolve(undefined), 1));
+    };
+    const replicator = await Replicator.start({
+      replica,
+      transport: network.transport({ host: 'mem://a' }),
+      clusterId: 'test',
+      secret: SECRET,
+      listen: 'mem://a',
+      timing: { reconnectBaseMs: 50, reconnectMaxMs: 50 },
+    });
+    cleanups.push(async () => {
+      await replicator.close();
+      await store.close();
+    });
+    for (let i = 0; i < 20; i++) await store.write('c', `k${i}`, { kind: 'set', value: i });
+    await store.log.truncate(store.log.versionVector);
+    const closes: number[] = [];
+    await node(network, 'b', {
+      peers: ['mem://a'],
+      timing: { reconnectBaseMs: 50, reconnectMaxMs: 50 },
+      onEvent: (event) => {
+        if (event.type === 'disconnected') closes.push(event.code);
+      },
+    });
+    await until(() => closes.length > 0, 'the session closed');
+    expect(closes[0]).toBe(CLOSE_CODES.REBOOTSTRAP);
+    // One refusal per session: the catch-up does not spin asking for snapshots it will not get.
+    expect(asked).toBeLessThanOrEqual(closes.length + 1);
+  });
+
   it('resumes an interrupted state transfer where it stopped', async () => {
     const network = new MemoryNetwork({ seed: 15 });
     // The snapshot is spread over time, so it can be cut midway.

@@ -125,7 +125,8 @@ export class LogSender {
       do {
         this.#catchUpAgain = false;
         // A truncation while a state is on its way can take what the peer lacks next: send another.
-        while (!replica.canServe(stream.sent)) if (!(await this.#sendState('snapshot'))) break;
+        let refused = false;
+        while (!refused && !replica.canServe(stream.sent)) refused = !(await this.#sendState('snapshot'));
         if (!this.#link.established()) return;
         const target = this.#lastAppendLsn;
         try {
@@ -144,8 +145,9 @@ export class LogSender {
             }
           }
         } catch (error) {
-          // Truncated while being read (the reads wait on the transport): go round again, with a state.
-          if (!isTruncated(error) || replica.canServe(stream.sent)) throw error;
+          // Truncated while being read (the reads wait on the transport): go round again, with a
+          // state, unless the replica gave none (then the peer must bootstrap: see below).
+          if (!isTruncated(error) || refused || replica.canServe(stream.sent)) throw error;
           this.#catchUpAgain = true;
           continue;
         }
