@@ -212,7 +212,7 @@ export class LogWriter {
   }
 
   async #commitGroup(group: readonly PendingAppend[]): Promise<LogChunk[]> {
-    const ops = group.length === 1 ? (group[0] as PendingAppend).ops : group.flatMap((append) => append.ops);
+    const ops = group.length === 1 ? (group[0] as PendingAppend).ops : opsOf(group);
     const writes: StoreWrite[] = [];
     const chunks: LogChunk[] = [];
     let lsn = this.#nextLsn;
@@ -308,4 +308,15 @@ function firstSeqs(ops: readonly Op[]): Map<string, number> {
   const first = new Map<string, number>();
   for (const op of ops) if (!first.has(op.origin)) first.set(op.origin, op.seq);
   return first;
+}
+
+/**
+ * The ops of a group, in order. A loop, not `flatMap`: V8's flatMap reads each element through the
+ * generic property path, 0.25 µs an op here against 0.015 µs for this, with a group of 1,000 appends
+ * of one op (each local write is an append of its own).
+ */
+function opsOf(group: readonly PendingAppend[]): Op[] {
+  const ops: Op[] = [];
+  for (const append of group) for (const op of append.ops) ops.push(op);
+  return ops;
 }
