@@ -208,6 +208,8 @@ export class Checkpointer {
     if (pending === undefined) return;
     this.#pending = undefined;
     if (pending.timer !== undefined) timers.clearTimeout(pending.timer);
+    // Ends the walk of the state's keys: a KeyTable keeps its holes while an iteration is under way.
+    pending.walk?.return?.();
     this.#touchAll(pending.keys, 3);
   }
 

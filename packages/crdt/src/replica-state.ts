@@ -17,6 +17,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { type ConflictCounts, type ConflictEvent, zeroCounts } from './conflicts.js';
 import { type CollectionMode, type Intent, validateIntent } from './intent.js';
 import { KeyEntry } from './key-entry.js';
+import { KeyTable } from './key-table.js';
 import { decodeMutation, encodeMutation, type Mutation, type MutationKind } from './mutation.js';
 import {
   type ListOptions,
@@ -111,7 +112,8 @@ export class ReplicaState {
   /**
    * Every key held (see keyCount) and its entry, for ReplicaStore's checkpoints. Goes on through
    * keys added while it runs, and skips those removed before it reaches them (as a Map's iterator
-   * does).
+   * does). Run it to its end or call its `return`: until then the key tables keep deleted keys'
+   * holes (see KeyTable).
    */
   *keyEntries(): Generator<[collection: string, key: string, entry: KeyEntry]> {
     for (const [collection, keys] of this.#collections)
@@ -318,7 +320,7 @@ export class ReplicaState {
       if (!entry) continue;
       let keys = touched.get(collection);
       if (!keys) {
-        keys = new Map();
+        keys = new KeyTable();
         touched.set(collection, keys);
       }
       keys.set(key, entry);
@@ -358,7 +360,7 @@ export class ReplicaState {
     const collected = this.#collected.merge(other.collected);
     const changed: { collection: string; key: string }[] = [];
     for (const [name, theirs] of other.collections) {
-      const ours = this.#collections.get(name) ?? new Map<string, KeyEntry>();
+      const ours = this.#collections.get(name) ?? new KeyTable<KeyEntry>();
       this.#collections.set(name, ours);
       for (const [key, entry] of theirs) {
         const before = ours.get(key);
@@ -454,7 +456,7 @@ export class ReplicaState {
       const { collection, key } = stored;
       let keys = state.#collections.get(collection);
       if (!keys) {
-        keys = new Map();
+        keys = new KeyTable();
         state.#collections.set(collection, keys);
       }
       keys.set(key, decodeEntry('value' in stored ? stored.value : decodeStored(stored.bytes)));
@@ -483,7 +485,7 @@ export class ReplicaState {
   #entryToChange(collection: string, key: string, mutation: Mutation): KeyEntry {
     let entries = this.#collections.get(collection);
     if (!entries) {
-      entries = new Map();
+      entries = new KeyTable();
       this.#collections.set(collection, entries);
     }
     let entry = entries.get(key);
@@ -497,7 +499,7 @@ export class ReplicaState {
     return entry;
   }
 
-  #keysOf(collection: string, entries: Map<string, KeyEntry>): string[] {
+  #keysOf(collection: string, entries: KeyTable<KeyEntry>): string[] {
     let keys = this.#sortedKeys.get(collection);
     if (!keys) {
       keys = [...entries.keys()].sort(compareUtf8);

@@ -9,6 +9,7 @@ import {
   VersionVector,
 } from '@driftless/core';
 import { KeyEntry, type Tombstone, typeOf } from './key-entry.js';
+import { KeyTable } from './key-table.js';
 import { badSnapshot, decodeStamp, encodeStamp } from './types/codec-helpers.js';
 import type { TypeName } from './types/crdt-type.js';
 import { TYPE_NAMES } from './types/registry.js';
@@ -31,9 +32,9 @@ export const SNAPSHOT_FORMAT = 1;
 export const STATE_DECODE_LIMITS = { maxFrameBytes: 1024 * 1024 * 1024, maxDepth: 64, maxItems: 200_000_000 };
 
 /** Collections of keys to entries. */
-export type Collections = Map<string, Map<string, KeyEntry>>;
+export type Collections = Map<string, KeyTable<KeyEntry>>;
 
-function sortedKeys<T>(map: ReadonlyMap<string, T>): string[] {
+function sortedKeys(map: { keys(): Iterable<string> }): string[] {
   return [...map.keys()].sort();
 }
 
@@ -71,7 +72,7 @@ function encodeTombstone(tombstone: Tombstone): Value[] {
 export function encodeCollections(collections: Collections): Value[] {
   const encoded: Value[] = [];
   for (const name of sortedKeys(collections)) {
-    const keys = collections.get(name) as Map<string, KeyEntry>;
+    const keys = collections.get(name) as KeyTable<KeyEntry>;
     if (keys.size === 0) continue;
     const collection: Value[] = [name];
     for (const key of sortedKeys(keys)) collection.push(key, encodeEntry(keys.get(key) as KeyEntry));
@@ -132,7 +133,7 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
     if (!Array.isArray(collection) || collection.length % 2 !== 1 || !isCollectionName(collection[0])) {
       badSnapshot('a collection');
     }
-    const keys = new Map<string, KeyEntry>();
+    const keys = new KeyTable<KeyEntry>();
     for (let i = 1; i < collection.length; i += 2) {
       const key = collection[i];
       if (!isKey(key)) badSnapshot('a key');
