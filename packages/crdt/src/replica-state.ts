@@ -1,9 +1,6 @@
 import {
   compareUtf8,
   DriftlessError,
-  decode,
-  encode,
-  encodeValidated,
   isCollectionName,
   isKey,
   type Op,
@@ -12,8 +9,6 @@ import {
   VersionVector,
   type Write,
 } from '@driftless/core';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { type ConflictCounts, type ConflictEvent, zeroCounts } from './conflicts.js';
 import { type CollectionMode, type Intent, validateIntent } from './intent.js';
 import { KeyEntry } from './key-entry.js';
@@ -27,16 +22,20 @@ import {
   type ReadResult,
   readEntry,
 } from './replica-read.js';
-import {
-  type Collections,
-  decodeEntry,
-  decodeSnapshot,
-  encodeCollections,
-  encodeEntry,
-  encodeSnapshot,
-  STATE_DECODE_LIMITS,
-} from './snapshot.js';
+import type { Collections } from './snapshot.js';
 import { type Stamp, stampOf } from './stamp.js';
+import {
+  collectTombstonesBelow,
+  decodeState,
+  digestState,
+  encodeDelta,
+  encodedEntryOf,
+  encodeState,
+  entryValueOf,
+  joinState,
+  type StateParts,
+  stateFromEntries,
+} from './state-join.js';
 import type { StoredEntry } from './state-segments.js';
 import type { ConflictSink } from './types/crdt-type.js';
 import { TYPE_OF_KIND } from './types/registry.js';
@@ -295,17 +294,12 @@ export class ReplicaState {
 
   /** The whole state in a compact binary form. */
   snapshot(): Uint8Array {
-    return encodeSnapshot(this.versionVector, this.#collected, this.#collections);
+    return encodeState(this.#parts());
   }
 
   /** A replica state from a snapshot; throws SNAPSHOT_INVALID for anything else. */
   static restore(bytes: Uint8Array): ReplicaState {
-    const { vector, collected, collections } = decodeSnapshot(bytes);
-    const state = new ReplicaState();
-    state.#collections = collections;
-    state.#vector = new Map(vector.entries());
-    state.#collected = collected;
-    return state;
+    return ReplicaState.#holding(decodeState(bytes));
   }
 
   /**
@@ -314,18 +308,7 @@ export class ReplicaState {
    * it: the cost is what the final state of those keys costs, not what their history costs.
    */
   delta(ops: Iterable<Op>): Uint8Array {
-    const touched: Collections = new Map();
-    for (const { collection, key } of ops) {
-      const entry = this.#collections.get(collection)?.get(key);
-      if (!entry) continue;
-      let keys = touched.get(collection);
-      if (!keys) {
-        keys = new KeyTable();
-        touched.set(collection, keys);
-      }
-      keys.set(key, entry);
-    }
-    return encodeSnapshot(this.versionVector, this.#collected, touched);
+    return encodeDelta(this.#parts(), ops);
   }
 
   /**
@@ -337,52 +320,9 @@ export class ReplicaState {
    * SNAPSHOT_INVALID for bytes that are not a snapshot.
    */
   applyDelta(bytes: Uint8Array): { collection: string; key: string }[] {
-    const other = decodeSnapshot(bytes);
-    if (!other.vector.dominates(this.#collected)) {
-      throw new DriftlessError(
-        'REBOOTSTRAP_REQUIRED',
-        `the other replica is behind ${JSON.stringify(this.#collected)}, below which this one collected tombstones: ` +
-          'it must bootstrap from a snapshot of this replica instead',
-      );
-    }
-    // The other side dropped keys whose ops are all below its collected vector, so its delta or
-    // snapshot says nothing of them: a key here that one of the ops this side lacks deleted would stay.
-    if (!this.versionVector.dominates(other.collected) && holdsKeys(this.#collections)) {
-      throw new DriftlessError(
-        'REBOOTSTRAP_REQUIRED',
-        `this replica lacks ops below ${JSON.stringify(other.collected)}, below which the other collected tombstones: ` +
-          'replace its state with a snapshot of the other (ReplicaState.restore) instead of joining it',
-      );
-    }
-    const seenHere = this.versionVector;
-    // Once joined, this side holds every op either side held: what either collected below is
-    // stable here. Each joined key is compacted below both, as collecting would leave it.
-    const collected = this.#collected.merge(other.collected);
-    const changed: { collection: string; key: string }[] = [];
-    for (const [name, theirs] of other.collections) {
-      const ours = this.#collections.get(name) ?? new KeyTable<KeyEntry>();
-      this.#collections.set(name, ours);
-      for (const [key, entry] of theirs) {
-        const before = ours.get(key);
-        // Encoded first: merging and compacting may change the states they reuse.
-        const was = before && encode(encodeEntry(before));
-        // A key this side lacks merges with a fresh empty entry (merges may reuse their arguments).
-        const merged = (before ?? KeyEntry.create('register')).merge(entry, seenHere, other.vector);
-        if (merged.compact(collected, false) === 'drop') {
-          ours.delete(key);
-          if (before) changed.push({ collection: name, key });
-          continue;
-        }
-        ours.set(key, merged);
-        if (!was || !sameBytes(was, encode(encodeEntry(merged)))) changed.push({ collection: name, key });
-      }
-      this.#sortedKeys.delete(name);
-    }
-    for (const [origin, seq] of other.vector.entries()) {
-      if (seq > (this.#vector.get(origin) ?? 0)) this.#vector.set(origin, seq);
-    }
+    const { keys, collected } = joinState(this.#parts(), bytes, this.#sortedKeys);
     this.#collected = collected;
-    return changed;
+    return keys;
   }
 
   /** Joins another replica's state (a snapshot) into this one: the bootstrap of a far-behind replica. */
@@ -408,22 +348,9 @@ export class ReplicaState {
     stable: VersionVector,
     compacted?: (collection: string, key: string) => void,
   ): { collection: string; key: string }[] {
-    const dropped: { collection: string; key: string }[] = [];
-    const below = stable.meet(this.versionVector);
-    const everything = below.dominates(this.versionVector);
-    for (const [collection, entries] of this.#collections) {
-      const before = dropped.length;
-      for (const [key, entry] of entries) {
-        const outcome = entry.compact(below, everything);
-        if (outcome === 'changed') compacted?.(collection, key);
-        if (outcome !== 'drop') continue;
-        entries.delete(key);
-        dropped.push({ collection, key });
-      }
-      if (dropped.length > before) this.#sortedKeys.delete(collection);
-    }
-    this.#collected = this.#collected.merge(below);
-    return dropped;
+    const { keys, collected } = collectTombstonesBelow(this.#parts(), stable, this.#sortedKeys, compacted);
+    this.#collected = collected;
+    return keys;
   }
 
   /** Tombstones below this vector have been collected. */
@@ -433,9 +360,7 @@ export class ReplicaState {
 
   /** The encoded form of one key's state (entryValue, encoded); undefined when the key has none. */
   encodedEntry(collection: string, key: string): Uint8Array | undefined {
-    const entry = this.entryValue(collection, key);
-    // Entries hold only plain data: ops the log validated, and states decoded as plain data.
-    return entry ? encodeValidated(entry) : undefined;
+    return encodedEntryOf(this.#collections, collection, key);
   }
 
   /**
@@ -443,25 +368,12 @@ export class ReplicaState {
    * Built afresh: later ops on the key leave it as it was (they replace values, never change one).
    */
   entryValue(collection: string, key: string): Value[] | undefined {
-    const entry = this.#collections.get(collection)?.get(key);
-    return entry ? encodeEntry(entry) : undefined;
+    return entryValueOf(this.#collections, collection, key);
   }
 
   /** A state rebuilt from stored entries (see encodedEntry); throws SNAPSHOT_INVALID for damaged ones. */
   static load(vector: VersionVector, collected: VersionVector, entries: Iterable<StoredEntry>): ReplicaState {
-    const state = new ReplicaState();
-    state.#vector = new Map(vector.entries());
-    state.#collected = collected;
-    for (const stored of entries) {
-      const { collection, key } = stored;
-      let keys = state.#collections.get(collection);
-      if (!keys) {
-        keys = new KeyTable();
-        state.#collections.set(collection, keys);
-      }
-      keys.set(key, decodeEntry('value' in stored ? stored.value : decodeStored(stored.bytes)));
-    }
-    return state;
+    return ReplicaState.#holding(stateFromEntries(vector, collected, entries));
   }
 
   /**
@@ -470,15 +382,32 @@ export class ReplicaState {
    * must not be used afterwards.
    */
   replaceWith(other: ReplicaState): void {
-    this.#collections = other.#collections;
-    this.#vector = other.#vector;
-    this.#collected = other.#collected;
-    this.#sortedKeys.clear();
+    this.#adopt(other.#parts());
   }
 
   /** A hash (hex SHA-256) of the canonical state: equal for replicas that applied the same ops. */
   digest(): string {
-    return bytesToHex(sha256(encode(encodeCollections(this.#collections))));
+    return digestState(this.#collections);
+  }
+
+  /** A fresh state holding `parts`. */
+  static #holding(parts: StateParts): ReplicaState {
+    const state = new ReplicaState();
+    state.#adopt(parts);
+    return state;
+  }
+
+  /** This state's keys and vectors, for state-join.ts: the same maps, not copies. */
+  #parts(): StateParts {
+    return { collections: this.#collections, vector: this.#vector, collected: this.#collected };
+  }
+
+  /** Takes `parts` as this state's keys and vectors. */
+  #adopt(parts: StateParts): void {
+    this.#collections = parts.collections;
+    this.#vector = parts.vector;
+    this.#collected = parts.collected;
+    this.#sortedKeys.clear();
   }
 
   /** The entry an op is about to change, created if the key has none; tells the watcher. */
@@ -516,26 +445,5 @@ export class ReplicaState {
     }
     counts[event.kind]++;
     for (const listener of this.#listeners) listener(event);
-  }
-}
-
-function holdsKeys(collections: Collections): boolean {
-  for (const keys of collections.values()) if (keys.size > 0) return true;
-  return false;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
-function decodeStored(bytes: Uint8Array): Value {
-  try {
-    return decode(bytes, STATE_DECODE_LIMITS);
-  } catch (error) {
-    throw new DriftlessError(
-      'SNAPSHOT_INVALID',
-      `a stored entry is unreadable: ${(error as Error).message}`,
-      { cause: error },
-    );
   }
 }
