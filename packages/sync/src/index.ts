@@ -24,6 +24,7 @@ export {
   parseMemoryAddress,
   type TraceEntry,
 } from './memory-network.js';
+export type { AckResult, PeerStatus } from './peer-status.js';
 export { authProof, createNonce, MIN_SECRET_BYTES } from './protocol/auth.js';
 export {
   decodeMessage,
@@ -41,9 +42,7 @@ export {
 export { PROTOCOL_VERSION } from './protocol/version.js';
 export { type ReplicaStoreLike, type StateBlob, type SyncReplica, syncReplicaOf } from './replica.js';
 export {
-  type AckResult,
   type CollectTiming,
-  type PeerStatus,
   Replicator,
   type ReplicatorEvent,
   type ReplicatorOptions,

@@ -1,10 +1,11 @@
-import { type Dot, DriftlessError, VersionVector } from '@driftless/core';
+import { type Dot, DriftlessError, type VersionVector } from '@driftless/core';
 import { type BackoffTiming, backoffDelayMs, DEFAULT_BACKOFF } from './backoff.js';
 import { CLOSE_CODES, type CloseCode } from './close-codes.js';
+import { type AckResult, PeerDurability, type PeerStatus, peerStatuses } from './peer-status.js';
 import { MIN_SECRET_BYTES } from './protocol/auth.js';
 import { isClusterId, ROLES, type Role } from './protocol/messages.js';
 import type { SyncReplica } from './replica.js';
-import { PeerSession, type SessionHost, type SessionStats } from './session/peer-session.js';
+import { PeerSession, type SessionHost } from './session/peer-session.js';
 import { DEFAULT_SESSION_TIMING, type SessionTiming } from './session/timing.js';
 import type { StabilityStatus } from './stability.js';
 import { type CollectEvent, TombstoneCollector } from './tombstone-collector.js';
@@ -64,37 +65,6 @@ export type ReplicatorEvent =
       readonly retryInMs: number;
     };
 
-/** A peer's replication state, in the spirit of PostgreSQL's pg_stat_replication. */
-export interface PeerStatus {
-  /** The peer's node id, once it introduced itself. */
-  readonly nodeId: string | undefined;
-  /** The url this node dials, for configured peers. */
-  readonly url: string | undefined;
-  readonly direction: 'outbound' | 'inbound';
-  readonly state: 'connecting' | 'handshaking' | 'catching-up' | 'streaming' | 'blocked' | 'disconnected';
-  readonly role: Role | undefined;
-  /** Ops this node holds that it has not sent the peer (and the peer has not acked). */
-  readonly opsNotSent: number;
-  /** Ops this node holds that the peer has not acked as durable. */
-  readonly opsNotDurable: number;
-  /** Bytes queued in the transport, not yet on the network. */
-  readonly bytesQueued: number;
-  /** How long the oldest op not yet durable at the peer has been durable here; 0 when caught up. */
-  readonly lagMs: number;
-  readonly rttMs: number | undefined;
-  readonly stats: Readonly<SessionStats>;
-  /** The last close code and reason, for a peer that is not connected. */
-  readonly lastClose: { readonly code: number; readonly reason: string } | undefined;
-}
-
-/** What waitForAcks learned. */
-export interface AckResult {
-  /** Peers whose durable vector includes the dot. */
-  readonly peers: readonly string[];
-  /** False when the timeout came first. */
-  readonly complete: boolean;
-}
-
 interface Dialer {
   readonly url: string;
   session: PeerSession | undefined;
@@ -104,8 +74,6 @@ interface Dialer {
   timer: ReturnType<typeof setTimeout> | undefined;
   lastClose: { code: number; reason: string } | undefined;
 }
-
-const MAX_LAG_HISTORY = 8192;
 
 /**
  * Replication for one node: accepts peers, dials and re-dials configured peers with backoff,
@@ -126,16 +94,12 @@ export class Replicator {
   readonly #sessions = new Set<PeerSession>();
   /** The established session of each peer node. */
   readonly #byNode = new Map<string, PeerSession>();
-  /** Each peer's durable vector as last acknowledged (kept after it disconnects: it is durable there). */
-  readonly #peerDurable = new Map<string, VersionVector>();
+  /** What each peer holds durably (kept after it disconnects: it is durable there), and time lag. */
+  readonly #durability: PeerDurability;
   /** Peers that dialed this node, by node id, with how their last session ended (while disconnected). */
   readonly #inbound = new Map<string, { code: number; reason: string } | undefined>();
-  readonly #ackWaiters = new Set<() => void>();
-  /** (when, vector) after each durable entry here, for time lag. */
-  #history: { at: number; vector: VersionVector }[] = [];
   readonly #unsubscribe: () => void;
   #closed = false;
-  readonly #startedAt: number;
   readonly #collector: TombstoneCollector;
 
   private constructor(options: ReplicatorOptions, secret: Uint8Array) {
@@ -146,7 +110,7 @@ export class Replicator {
     this.#now = options.now ?? Date.now;
     this.#backoff = { ...DEFAULT_BACKOFF, ...pick(options.timing, ['reconnectBaseMs', 'reconnectMaxMs']) };
     this.#onEvent = options.onEvent ?? (() => {});
-    this.#startedAt = this.#now();
+    this.#durability = new PeerDurability(options.replica, this.#now, () => this.#closed);
     this.#collector = new TombstoneCollector(options.replica, options.members ?? [], (event) =>
       this.#onEvent(event),
     );
@@ -168,8 +132,7 @@ export class Replicator {
       transfers: { outgoing: new Map(), incoming: new Map() },
     };
     this.#unsubscribe = options.replica.onAppend((chunk) => {
-      this.#history.push({ at: this.#now(), vector: this.replica.versionVector });
-      if (this.#history.length > MAX_LAG_HISTORY) this.#history = this.#history.filter((_, i) => i % 2 === 0);
+      this.#durability.appended();
       // Acks tell peers which of the ops they could send this node are durable here; an entry of
       // only this node's own writes tells them nothing (it reaches them as OPS anyway).
       const me = this.replica.nodeId;
@@ -264,10 +227,7 @@ export class Replicator {
    * ack entries of only its own writes).
    */
   get peerVectors(): ReadonlyMap<string, VersionVector> {
-    const local = this.replica.versionVector;
-    const vectors = new Map<string, VersionVector>();
-    for (const peer of this.#peerDurable.keys()) vectors.set(peer, this.#durableAt(peer, local));
-    return vectors;
+    return this.#durability.vectors(this.replica.versionVector);
   }
 
   /**
@@ -275,25 +235,8 @@ export class Replicator {
    * peer that dialed this node since it started and is disconnected now (its lag keeps growing).
    */
   status(): PeerStatus[] {
-    const local = this.replica.versionVector;
-    const rows: PeerStatus[] = [];
-    const seen = new Set<PeerSession>();
-    const shown = new Set<string>();
-    for (const dialer of this.#dialers) {
-      if (dialer.session) seen.add(dialer.session);
-      if (dialer.nodeId !== undefined) shown.add(dialer.nodeId);
-      rows.push(this.#statusOf(local, dialer.session, dialer.url, dialer.lastClose, dialer.nodeId));
-    }
-    for (const session of this.#sessions) {
-      if (seen.has(session)) continue;
-      if (session.peer !== undefined) shown.add(session.peer.nodeId);
-      rows.push(this.#statusOf(local, session, undefined, undefined));
-    }
-    for (const [nodeId, lastClose] of this.#inbound) {
-      if (!shown.has(nodeId))
-        rows.push(this.#statusOf(local, undefined, undefined, lastClose, nodeId, 'inbound'));
-    }
-    return rows;
+    const peers = { dialed: this.#dialers, sessions: this.#sessions, inbound: this.#inbound };
+    return peerStatuses(this.#durability, this.replica.versionVector, peers);
   }
 
   /**
@@ -301,26 +244,7 @@ export class Replicator {
    * do so far (the write is still durable here and still replicating).
    */
   waitForAcks(dot: Dot, k: number, timeoutMs: number): Promise<AckResult> {
-    const holders = () =>
-      [...this.#peerDurable]
-        .filter(([, vector]) => vector.includes(dot.origin, dot.seq))
-        .map(([node]) => node);
-    const now = holders();
-    if (now.length >= k) return Promise.resolve({ peers: now, complete: true });
-    return new Promise((resolve) => {
-      const check = () => {
-        const peers = holders();
-        if (peers.length < k && !this.#closed) return;
-        finish({ peers, complete: peers.length >= k });
-      };
-      const timer = setTimeout(() => finish({ peers: holders(), complete: false }), timeoutMs);
-      const finish = (result: AckResult) => {
-        clearTimeout(timer);
-        this.#ackWaiters.delete(check);
-        resolve(result);
-      };
-      this.#ackWaiters.add(check);
-    });
+    return this.#durability.waitForAcks(dot, k, timeoutMs);
   }
 
   /** Stops dialing and listening, closes every session, and waits for ops in flight to be applied. */
@@ -334,7 +258,7 @@ export class Replicator {
     for (const session of sessions) session.close(CLOSE_CODES.SHUTDOWN, 'the node is shutting down');
     await this.#listener?.close();
     await Promise.all(sessions.map((session) => session.settled()));
-    for (const check of this.#ackWaiters) check();
+    this.#durability.checkWaits();
   }
 
   // --- sessions -------------------------------------------------------------------------------
@@ -395,10 +319,8 @@ export class Replicator {
   #acked(session: PeerSession): void {
     const peer = session.peer?.nodeId;
     if (peer === undefined) return;
-    this.#peerDurable.set(peer, (this.#peerDurable.get(peer) ?? VersionVector.EMPTY).merge(session.acked));
+    this.#durability.acked(peer, session.acked);
     this.#collector.report(peer, session.acked);
-    this.#pruneHistory();
-    for (const check of this.#ackWaiters) check();
   }
 
   #sessionClosed(session: PeerSession, code: number, reason: string): void {
@@ -434,95 +356,6 @@ export class Replicator {
   collectTombstones(): Promise<number> {
     return this.#collector.collect();
   }
-
-  // --- lag ------------------------------------------------------------------------------------
-
-  #statusOf(
-    local: VersionVector,
-    session: PeerSession | undefined,
-    url: string | undefined,
-    lastClose: { code: number; reason: string } | undefined,
-    knownId?: string,
-    direction: PeerStatus['direction'] = 'outbound',
-  ): PeerStatus {
-    const nodeId = session?.peer?.nodeId ?? knownId;
-    const durable = nodeId !== undefined ? this.#durableAt(nodeId, local) : VersionVector.EMPTY;
-    const sent = session?.phase === 'established' ? session.sent.merge(durable) : durable;
-    return {
-      nodeId,
-      url,
-      direction: session ? (session.outbound ? 'outbound' : 'inbound') : direction,
-      state: stateOf(session),
-      role: session?.peer?.role,
-      opsNotSent: lacking(local, sent),
-      opsNotDurable: lacking(local, durable),
-      bytesQueued: session?.connection.bufferedBytes ?? 0,
-      lagMs: this.#lagMs(durable),
-      rttMs: session?.rttMs,
-      stats: { ...(session?.stats ?? ZERO_STATS) },
-      lastClose: session ? undefined : lastClose,
-    };
-  }
-
-  /** What `peer` holds durably: its acks, and its own ops as far as this node holds them. */
-  #durableAt(peer: string, local: VersionVector): VersionVector {
-    const acked = this.#peerDurable.get(peer) ?? VersionVector.EMPTY;
-    const own = local.get(peer);
-    return own > acked.get(peer) ? acked.with(peer, own) : acked;
-  }
-
-  #lagMs(durable: VersionVector): number {
-    for (const { at, vector } of this.#history) {
-      if (!durable.dominates(vector)) return Math.max(0, this.#now() - at);
-    }
-    // History is pruned by the peers known so far: a peer never reached may lack older ops still.
-    if (!durable.dominates(this.replica.versionVector)) return Math.max(0, this.#now() - this.#startedAt);
-    return 0;
-  }
-
-  /** Forgets history every known peer has made durable. */
-  #pruneHistory(): void {
-    const peers = [...this.peerVectors.values()];
-    let drop = 0;
-    while (
-      drop < this.#history.length &&
-      peers.every((v) => v.dominates((this.#history[drop] as { vector: VersionVector }).vector))
-    )
-      drop++;
-    if (drop > 0) this.#history = this.#history.slice(drop);
-  }
-}
-
-const ZERO_STATS: SessionStats = {
-  opsSent: 0,
-  bytesSent: 0,
-  framesSent: 0,
-  opsReceived: 0,
-  opsDuplicate: 0,
-  bytesReceived: 0,
-  statesSent: 0,
-  statesReceived: 0,
-  stateBytesSent: 0,
-};
-
-function stateOf(session: PeerSession | undefined): PeerStatus['state'] {
-  if (!session) return 'disconnected';
-  switch (session.phase) {
-    case 'hello':
-      return 'connecting';
-    case 'auth':
-      return 'handshaking';
-    case 'closed':
-      return 'disconnected';
-    case 'established':
-      return session.mode === 'live' ? 'streaming' : session.mode;
-  }
-}
-
-function lacking(local: VersionVector, remote: VersionVector): number {
-  let ops = 0;
-  for (const [origin, seq] of local.entries()) ops += Math.max(0, seq - remote.get(origin));
-  return ops;
 }
 
 function pick<T extends object, K extends keyof T>(
