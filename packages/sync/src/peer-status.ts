@@ -10,7 +10,7 @@
 import { type Dot, VersionVector } from '@driftless/core';
 import type { Role } from './protocol/messages.js';
 import type { SyncReplica } from './replica.js';
-import type { PeerSession, SessionStats } from './session/peer-session.js';
+import { type PeerSession, type SessionStats, zeroStats } from './session/peer-session.js';
 
 /** A peer's replication state, in the spirit of PostgreSQL's pg_stat_replication. */
 export interface PeerStatus {
@@ -219,22 +219,10 @@ export function peerStatus(
     bytesQueued: session?.connection.bufferedBytes ?? 0,
     lagMs: durability.lagMs(durable),
     rttMs: session?.rttMs,
-    stats: { ...(session?.stats ?? ZERO_STATS) },
+    stats: session ? { ...session.stats } : zeroStats(),
     lastClose: session ? undefined : known.lastClose,
   };
 }
-
-const ZERO_STATS: SessionStats = {
-  opsSent: 0,
-  bytesSent: 0,
-  framesSent: 0,
-  opsReceived: 0,
-  opsDuplicate: 0,
-  bytesReceived: 0,
-  statesSent: 0,
-  statesReceived: 0,
-  stateBytesSent: 0,
-};
 
 function stateOf(session: PeerSession | undefined): PeerStatus['state'] {
   if (!session) return 'disconnected';

@@ -80,15 +80,9 @@ export interface SessionStats {
   stateBytesSent: number;
 }
 
-/** WebSocket close reasons hold at most 123 bytes. */
-const MAX_REASON_CHARS = 120;
-
-/** One replication session with one peer over one connection. */
-export class PeerSession {
-  readonly connection: Connection;
-  /** Whether this side dialed. */
-  readonly outbound: boolean;
-  readonly stats: SessionStats = {
+/** Counters of a session that has done nothing yet. */
+export function zeroStats(): SessionStats {
+  return {
     opsSent: 0,
     bytesSent: 0,
     framesSent: 0,
@@ -99,6 +93,17 @@ export class PeerSession {
     statesReceived: 0,
     stateBytesSent: 0,
   };
+}
+
+/** WebSocket close reasons hold at most 123 bytes. */
+const MAX_REASON_CHARS = 120;
+
+/** One replication session with one peer over one connection. */
+export class PeerSession {
+  readonly connection: Connection;
+  /** Whether this side dialed. */
+  readonly outbound: boolean;
+  readonly stats: SessionStats = zeroStats();
   readonly #host: SessionHost;
   readonly #handshake: Handshake;
   #phase: SessionPhase = 'hello';
