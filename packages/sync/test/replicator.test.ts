@@ -181,6 +181,23 @@ describe('Replicator over the in-memory network', () => {
     expect((stats?.framesSent ?? 0) - framesBefore).toBeLessThan(50);
   });
 
+  it('catches a peer up from a log of one-op entries in full frames, not a frame an entry', async () => {
+    const network = new MemoryNetwork({ seed: 21 });
+    const a = await node(network, 'a');
+    const b = await node(network, 'b', { peers: ['mem://a'] });
+    await until(() => a.replicator.connectedPeers.length === 1, 'b connected');
+    network.partition(['mem://a'], ['mem://b']);
+    // One at a time: each write is an entry of its own in a's log.
+    for (let i = 0; i < 500; i++) await write(a, `k${i}`);
+    const appends: number[] = [];
+    b.store.log.onAppend((chunk) => appends.push(chunk.ops.length));
+    network.heal();
+    await until(() => b.store.log.versionVector.get('a') === 500, 'b caught up', 10_000);
+    // A frame is appended as one entry: 500 ops in a handful of appends, not 500.
+    expect(appends.length).toBeLessThan(20);
+    expect(b.store.state.digest()).toBe(a.store.state.digest());
+  });
+
   it("relays log entries whole: down a chain, every node holds the writer's entries byte for byte", async () => {
     const network = new MemoryNetwork({ seed: 14 });
     const a = await node(network, 'a');
