@@ -116,6 +116,13 @@ export class VersionVector {
     return ranges;
   }
 
+  /** How many ops this vector covers that `peer` lacks: the ops of missingFrom(peer), counted. */
+  opsMissingFrom(peer: VersionVector): number {
+    let ops = 0;
+    for (const [origin, seq] of this.#seqs) ops += Math.max(0, seq - peer.get(origin));
+    return ops;
+  }
+
   /** The `[origin, seq]` pairs, sorted by origin. */
   entries(): [string, number][] {
     return [...this.#seqs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -150,10 +150,10 @@ export class LogRetention {
     this.#mergeSlots();
     return {
       base: log.baseVector.toJSON(),
-      retainedOps: lacking(local, log.baseVector),
+      retainedOps: local.opsMissingFrom(log.baseVector),
       slots: [...this.#slots]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([node, vector]) => ({ node, opsBehind: lacking(local, vector) })),
+        .map(([node, vector]) => ({ node, opsBehind: local.opsMissingFrom(vector) })),
       unreached: this.#unreached(),
     };
   }
@@ -239,11 +239,4 @@ export class LogRetention {
     // Thinning only makes a window's sample older: the log keeps more, never less.
     if (this.#samples.length > MAX_SAMPLES) this.#samples = this.#samples.filter((_, i) => i % 2 === 0);
   }
-}
-
-/** Ops in `local` that `other` lacks. */
-function lacking(local: VersionVector, other: VersionVector): number {
-  let ops = 0;
-  for (const [origin, seq] of local.entries()) ops += Math.max(0, seq - other.get(origin));
-  return ops;
 }

@@ -10,7 +10,8 @@
 import { type Dot, VersionVector } from '@driftless/core';
 import type { Role } from './protocol/messages.js';
 import type { SyncReplica } from './replica.js';
-import { type PeerSession, type SessionStats, zeroStats } from './session/peer-session.js';
+import type { PeerSession } from './session/peer-session.js';
+import { type SessionStats, zeroStats } from './session/session-stats.js';
 
 /** A peer's replication state, in the spirit of PostgreSQL's pg_stat_replication. */
 export interface PeerStatus {
@@ -214,8 +215,8 @@ export function peerStatus(
     direction: session ? (session.outbound ? 'outbound' : 'inbound') : (known.direction ?? 'outbound'),
     state: stateOf(session),
     role: session?.peer?.role,
-    opsNotSent: lacking(local, sent),
-    opsNotDurable: lacking(local, durable),
+    opsNotSent: local.opsMissingFrom(sent),
+    opsNotDurable: local.opsMissingFrom(durable),
     bytesQueued: session?.connection.bufferedBytes ?? 0,
     lagMs: durability.lagMs(durable),
     rttMs: session?.rttMs,
@@ -236,10 +237,4 @@ function stateOf(session: PeerSession | undefined): PeerStatus['state'] {
     case 'established':
       return session.mode === 'live' ? 'streaming' : session.mode;
   }
-}
-
-function lacking(local: VersionVector, remote: VersionVector): number {
-  let ops = 0;
-  for (const [origin, seq] of local.entries()) ops += Math.max(0, seq - remote.get(origin));
-  return ops;
 }

@@ -185,10 +185,9 @@ export class LogSender {
    */
   async #sendStateIfBetter(): Promise<void> {
     const { replica, stream } = this.#link;
-    const local = replica.versionVector;
-    let lacking = 0;
-    for (const [origin, seq] of local.entries()) lacking += Math.max(0, seq - stream.seq(origin));
-    if (lacking < this.#link.deltaMinOps || !replica.canServe(stream.sent)) return;
+    const sent = stream.sent;
+    const lacking = replica.versionVector.opsMissingFrom(sent);
+    if (lacking < this.#link.deltaMinOps || !replica.canServe(sent)) return;
     // After a delta that was not worth sending, the next catch-up tries one only when it is twice as
     // far behind: a peer that keeps falling behind a stream of fresh keys (each catch-up after a
     // full send buffer) would otherwise have each catch-up read its ops twice.

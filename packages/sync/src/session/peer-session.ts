@@ -9,11 +9,13 @@ import { LogSender, type StreamMode } from './log-sender.js';
 import { OpStream } from './op-stream.js';
 import { Outbox } from './outbox.js';
 import { ReceiveQueue } from './receive-queue.js';
+import { type SessionStats, zeroStats } from './session-stats.js';
 import { StateReceiver, StateSender, type StateTransfers, type TransferLink } from './state-transfer.js';
 import type { SessionTiming } from './timing.js';
 
 export type { PeerIdentity } from './handshake.js';
 export type { StreamMode } from './log-sender.js';
+export type { SessionStats } from './session-stats.js';
 export type { IncomingState, StateTransfers } from './state-transfer.js';
 
 /**
@@ -64,36 +66,6 @@ export interface SessionHost {
 
 /** The phases of a session. */
 export type SessionPhase = 'hello' | 'auth' | 'established' | 'closed';
-
-/** Counters of one session. */
-export interface SessionStats {
-  opsSent: number;
-  bytesSent: number;
-  framesSent: number;
-  opsReceived: number;
-  /** Ops received that this replica already had (relays in a mesh send some twice). */
-  opsDuplicate: number;
-  bytesReceived: number;
-  /** State transfers (deltas and snapshots) completed each way, and the state bytes sent. */
-  statesSent: number;
-  statesReceived: number;
-  stateBytesSent: number;
-}
-
-/** Counters of a session that has done nothing yet. */
-export function zeroStats(): SessionStats {
-  return {
-    opsSent: 0,
-    bytesSent: 0,
-    framesSent: 0,
-    opsReceived: 0,
-    opsDuplicate: 0,
-    bytesReceived: 0,
-    statesSent: 0,
-    statesReceived: 0,
-    stateBytesSent: 0,
-  };
-}
 
 /** WebSocket close reasons hold at most 123 bytes. */
 const MAX_REASON_CHARS = 120;
