@@ -168,6 +168,32 @@ export class ReplicaStore {
   }
 
   /**
+   * Reads the state with `read` now, and resolves with what it returned once every op the state
+   * had applied is durable, with their vector. What a node answers from it never shows an op that
+   * a crash could still take back: a node that restarts without an op gives its seq to its next
+   * write, so a token naming it would name another op. Rejects with LOG_FAILED when a commit fails
+   * first (the state then reloads what is durable). `read` must copy what it keeps: the state
+   * moves on while the commit is under way.
+   */
+  async readDurable<T>(read: (state: ReplicaState) => T): Promise<{ value: T; vector: VersionVector }> {
+    const vector = this.state.versionVector;
+    const value = read(this.state);
+    if (!this.log.versionVector.dominates(vector)) {
+      // Appends commit in order: once the lane is settled, everything admitted before is durable.
+      await this.#settled('the ops this read saw');
+      const durable = this.log.versionVector;
+      if (!durable.dominates(vector)) {
+        // A bug, not a failure a caller can act on: never answer from ops the log does not hold.
+        throw new Error(
+          `the state holds ops its log never made durable: applied ${JSON.stringify(vector.toValue())}, ` +
+            `durable ${JSON.stringify(durable.toValue())}`,
+        );
+      }
+    }
+    return { value, vector };
+  }
+
+  /**
    * Checkpoints the state now (in order with the appends before it), so that reopening replays
    * nothing written so far; resolves once durable. Does nothing when nothing changed since the last.
    */
@@ -190,16 +216,7 @@ export class ReplicaStore {
           }
           // Nothing changed since the last checkpoint began, which may still be on its way to the
           // store (an append of nothing resolves at once): wait for it.
-          await this.log.settled();
-          const failure = this.log.failure;
-          if (failure)
-            throw new OpLogError(
-              'LOG_FAILED',
-              `the op log failed before this checkpoint was durable: ${failure.message}`,
-              {
-                cause: failure,
-              },
-            );
+          await this.#settled('this checkpoint');
         },
         (error: unknown) => this.#recover(error),
       );
@@ -310,6 +327,17 @@ export class ReplicaStore {
     // A background checkpoint left over (the log failed) must not start once the log is closed.
     this.#checkpointer.abandon();
     return this.log.close();
+  }
+
+  /** Waits until every append and install issued so far committed; LOG_FAILED if one failed. */
+  async #settled(what: string): Promise<void> {
+    await this.log.settled();
+    const failure = this.log.failure;
+    if (failure) {
+      throw new OpLogError('LOG_FAILED', `the op log failed before ${what} was durable: ${failure.message}`, {
+        cause: failure,
+      });
+    }
   }
 
   /**

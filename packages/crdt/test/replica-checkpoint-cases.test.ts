@@ -34,36 +34,13 @@ async function storedCheckpoint(store: MemoryStore): Promise<VersionVector | und
   return bytes && VersionVector.fromValue(decode(bytes));
 }
 
-/** A memory store whose commits wait while it is held. */
-class HeldStore extends FaultyStore {
-  #held: Promise<void> | undefined;
-  #release: (() => void) | undefined;
-
-  hold(): void {
-    this.#held = new Promise((resolve) => {
-      this.#release = resolve;
-    });
-  }
-
-  release(): void {
-    this.#release?.();
-    this.#held = undefined;
-  }
-
-  override async commit(writes: Parameters<FaultyStore['commit']>[0]): Promise<void> {
-    const held = this.#held;
-    if (held) await held;
-    return super.commit(writes);
-  }
-}
-
 describe('ReplicaStore checkpoints and the log', () => {
   it('checkpoint() resolves once a background checkpoint still on its way to the store is durable', async () => {
-    const store = new HeldStore(await MemoryStore.open());
+    const store = new FaultyStore(await MemoryStore.open());
     const replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps: 4 });
     // Exactly the ops that make a checkpoint due: after it begins, nothing is left to checkpoint.
     await writeSome(replica, 0, 2);
-    store.hold();
+    const release = store.holdCommits();
     // The background checkpoint due after these ops encodes on a later turn, then appends.
     await new Promise((resolve) => setTimeout(resolve, 10));
     let resolved = false;
@@ -72,7 +49,7 @@ describe('ReplicaStore checkpoints and the log', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(resolved, 'resolved while the checkpoint was not durable').toBe(false);
-    store.release();
+    release();
     await checkpoint;
     const again = await ReplicaStore.open({
       store: await MemoryStore.open((store.inner as MemoryStore).volume),

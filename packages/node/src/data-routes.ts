@@ -42,7 +42,13 @@ export interface DataHost {
   assertWritable(): void;
   /** Waits (bounded) for the peers' acks `ack` asks for. */
   replicate(op: Dot, ack: AckRequest): Promise<WriteOutcome>;
-  /** The causal token of what this node has applied (and shows to reads) now. */
+  /**
+   * Runs `read` on the state now and resolves once everything the state had applied is durable,
+   * with the token of those ops (ReplicaStore.readDurable): an answer never shows an op that a
+   * crash could take back. `read` must copy what it returns.
+   */
+  readDurable<T>(read: (state: ReplicaStore['state']) => T): Promise<{ value: T; token: string }>;
+  /** The causal token of what this node holds durably now (a write's answer: its op included). */
   token(): string;
   /** Called once a write has been answered. */
   wrote(record: WriteRecord): void;
@@ -165,8 +171,10 @@ async function getRoute(host: DataHost, request: ApiRequest): Promise<ApiReply> 
   const collection = collectionOf(request);
   const key = keyOf(request);
   await host.awaitAfter(request.query);
-  const read = host.replica.state.get(collection, key);
-  const token = host.token();
+  const { value: read, token } = await host.readDurable((state) => {
+    const found = state.get(collection, key);
+    return found === undefined ? undefined : readJson(found);
+  });
   if (read === undefined) {
     return {
       status: 404,
@@ -176,7 +184,7 @@ async function getRoute(host: DataHost, request: ApiRequest): Promise<ApiReply> 
       },
     };
   }
-  return { status: 200, body: { ...readJson(read), token } };
+  return { status: 200, body: { ...read, token } };
 }
 
 async function listRoute(host: DataHost, request: ApiRequest): Promise<ApiReply> {
@@ -193,17 +201,20 @@ async function listRoute(host: DataHost, request: ApiRequest): Promise<ApiReply>
     throw new ApiError('INVALID_QUERY', 'prefix and cursor must be keys (cursor: as a listing returned it)');
   }
   await host.awaitAfter(query);
-  const page = host.replica.state.list(collection, {
-    prefix,
-    limit,
-    ...(cursor === undefined ? {} : { cursor }),
+  const { value: page, token } = await host.readDurable((state) => {
+    const { items, cursor: next } = state.list(collection, {
+      prefix,
+      limit,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    return { items: items.map(({ key, ...read }) => ({ key, ...readJson(read) })), cursor: next };
   });
   return {
     status: 200,
     body: {
-      items: page.items.map(({ key, ...read }) => ({ key, ...readJson(read) })),
+      items: page.items,
       ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
-      token: host.token(),
+      token,
     },
   };
 }

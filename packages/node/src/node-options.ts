@@ -1,5 +1,5 @@
 /** The options, events and status of a DriftlessNode, and how options are checked. */
-import { assertNodeId, DriftlessError, isCollectionName, isNodeId } from '@driftless/core';
+import { assertNodeId, DriftlessError, isCollectionName, isNodeId, type Store } from '@driftless/core';
 import type { CollectionMode, ConflictCounts } from '@driftless/crdt';
 import {
   type BackoffTiming,
@@ -22,6 +22,11 @@ export interface NodeOptions {
   readonly id: string;
   /** The LMDB data directory; omitted, the node keeps everything in memory (tests, ephemeral replicas). */
   readonly dataDir?: string;
+  /**
+   * A store to run on instead (not with `dataDir`), such as a MemoryStore on a volume that outlives
+   * the node, or a store wrapped to count or hold its commits. The node closes it when it closes.
+   */
+  readonly store?: Store;
   /** "host:port" of the HTTP API, which also serves peers at /v1/peers; default "127.0.0.1:0" (a free port). */
   readonly listen?: string;
   /** Peers to dial and keep dialing: http://host:port (a node's API) or ws://host:port/v1/peers. */
@@ -146,6 +151,7 @@ export interface NodeStatus {
 export interface ResolvedOptions {
   readonly id: string;
   readonly dataDir: string | undefined;
+  readonly store: Store | undefined;
   readonly host: string;
   readonly port: number;
   readonly peers: readonly string[];
@@ -254,6 +260,9 @@ export function resolveOptions(options: NodeOptions): ResolvedOptions {
   if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
     invalid('dataDir must be a directory path');
   }
+  if (options.store !== undefined && options.dataDir !== undefined) {
+    invalid('give dataDir or store, not both');
+  }
   if (options.clock !== undefined && typeof options.clock !== 'function') {
     invalid('clock must be a function returning the wall clock in milliseconds');
   }
@@ -261,6 +270,7 @@ export function resolveOptions(options: NodeOptions): ResolvedOptions {
   return {
     id: options.id,
     dataDir: options.dataDir,
+    store: options.store,
     host,
     port,
     peers: [...new Set((options.peers ?? []).map(peerDialUrl))],

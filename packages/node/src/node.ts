@@ -118,7 +118,8 @@ export class DriftlessNode {
   }
 
   /**
-   * Starts a node: opens its store (LMDB in dataDir, or memory), starts replication and listens.
+   * Starts a node: opens its store (LMDB in dataDir, or memory, or the store given), starts
+   * replication and listens.
    * Throws DriftlessError INVALID_ARGUMENT for bad options, STORE_* when the data directory cannot
    * be used, TRANSPORT_ADDRESS_IN_USE when the port is taken; nothing is left open then.
    */
@@ -128,7 +129,8 @@ export class DriftlessNode {
     let node: DriftlessNode | undefined;
     try {
       const store = new TimedStore(
-        config.dataDir === undefined ? await MemoryStore.open() : await LmdbStore.open(config.dataDir),
+        config.store ??
+          (config.dataDir === undefined ? await MemoryStore.open() : await LmdbStore.open(config.dataDir)),
       );
       undo.unshift(() => store.close());
       const clock = config.clock === undefined ? {} : { clock: { now: config.clock } };
@@ -365,7 +367,11 @@ export class DriftlessNode {
       awaitAfter: (query) => this.#awaitAfter(query),
       assertWritable: () => this.#assertWritable(),
       replicate: (op, ack) => this.#replicate(op, ack),
-      token: () => encodeToken(this.replica.state.versionVector),
+      readDurable: async (read) => {
+        const { value, vector } = await this.replica.readDurable(read);
+        return { value, token: encodeToken(vector) };
+      },
+      token: () => encodeToken(this.replica.log.versionVector),
       wrote: (record) => this.#emit({ type: 'write', ...record }),
     };
   }

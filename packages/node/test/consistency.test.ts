@@ -1,3 +1,5 @@
+import { MemoryStore } from '@driftless/core';
+import { FaultyStore } from '@driftless/core/testing';
 import { describe, expect, it } from 'vitest';
 import { decodeToken } from '../src/index.js';
 import { call, connected, startNode, until } from './node-harness.js';
@@ -114,5 +116,65 @@ describe('causal tokens (after=)', () => {
     ]);
     await until(() => a.status().digest === b.status().digest && a.status().ops.applied === 4, 'convergence');
     expect((await call(b, 'GET', '/v1/c/x/n')).body.value).toBe(2);
+  });
+});
+
+describe('reads answer only what is durable', () => {
+  /** A node on a memory store whose commits the test can hold back and fail. */
+  async function heldNode() {
+    const store = new FaultyStore(await MemoryStore.open());
+    const node = await startNode('a', { store });
+    return { store, node };
+  }
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+  it('a read that sees a write whose commit is under way answers once it is durable, with its token', async () => {
+    const { store, node } = await heldNode();
+    expect((await call(node, 'PUT', '/v1/c/users/alice', 'v1')).status).toBe(200);
+    const release = store.holdCommits();
+    const put = call(node, 'PUT', '/v1/c/users/alice', 'v2');
+    await until(() => node.replica.state.get('users', 'alice')?.value === 'v2', 'the write applied');
+    let answered = false;
+    const get = call(node, 'GET', '/v1/c/users/alice').then((answer) => {
+      answered = true;
+      return answer;
+    });
+    const list = call(node, 'GET', '/v1/c/users');
+    await settle();
+    expect(answered, 'a read showed a write a crash could still take back').toBe(false);
+    release();
+    const [written, read, listed] = await Promise.all([put, get, list]);
+    expect(written.status).toBe(200);
+    expect(read.body).toMatchObject({ type: 'register', value: 'v2' });
+    expect(decodeToken(read.body.token).toJSON()).toEqual({ a: 2 });
+    expect(listed.body.items).toEqual([{ key: 'alice', type: 'register', value: 'v2' }]);
+    expect(decodeToken(listed.body.token).toJSON()).toEqual({ a: 2 });
+  });
+
+  it('a read whose commit fails answers 503 STORAGE_FAILED, and the next one reads what is durable', async () => {
+    const { store, node } = await heldNode();
+    await call(node, 'PUT', '/v1/c/users/alice', 'kept');
+    const release = store.holdCommits();
+    const put = call(node, 'PUT', '/v1/c/users/alice', 'failed');
+    await until(() => node.replica.state.get('users', 'alice')?.value === 'failed', 'the write applied');
+    const get = call(node, 'GET', '/v1/c/users/alice');
+    await settle();
+    store.failNextCommits(1);
+    release();
+    expect((await put).status).toBe(503);
+    const read = await get;
+    expect(read.status).toBe(503);
+    expect(read.body.error.code).toBe('STORAGE_FAILED');
+    const again = await call(node, 'GET', '/v1/c/users/alice');
+    expect(again.body).toMatchObject({ value: 'kept' });
+    expect(decodeToken(again.body.token).toJSON()).toEqual({ a: 1 });
+  });
+
+  it('refuses a store given with a data directory', async () => {
+    await expect(
+      startNode('a', { store: await MemoryStore.open(), dataDir: '/tmp/x' }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 });

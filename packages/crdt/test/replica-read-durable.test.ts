@@ -1,0 +1,91 @@
+/**
+ * ReplicaStore.readDurable: a read answers only once every op the state had applied when it read
+ * is durable, because an op applied but not yet durable can still be lost to a crash, and its seq
+ * then goes to another op.
+ */
+import { MemoryStore } from '@driftless/core';
+import { FaultyStore } from '@driftless/core/testing';
+import { ReplicaStore } from '@driftless/crdt';
+import { describe, expect, it } from 'vitest';
+
+const turns = (n = 5) => new Promise((resolve) => setTimeout(resolve, n));
+
+async function heldReplica() {
+  const inner = await MemoryStore.open();
+  const store = new FaultyStore(inner);
+  const replica = await ReplicaStore.open({ store, nodeId: 'a' });
+  return { inner, store, replica };
+}
+
+describe('ReplicaStore.readDurable', () => {
+  it('answers at once when nothing is on its way to the store', async () => {
+    const { replica } = await heldReplica();
+    await replica.write('c', 'k', { kind: 'set', value: 1 });
+    const { value, vector } = await replica.readDurable((state) => state.get('c', 'k')?.value);
+    expect(value).toEqual(1);
+    expect(vector.toJSON()).toEqual({ a: 1 });
+  });
+
+  it('waits for the commit of a write it saw, and answers with what it read then', async () => {
+    const { store, replica } = await heldReplica();
+    await replica.write('c', 'k', { kind: 'set', value: 1 });
+    const release = store.holdCommits();
+    const written = replica.write('c', 'k', { kind: 'set', value: 2 });
+    let answered = false;
+    const read = replica
+      .readDurable((state) => state.get('c', 'k')?.value)
+      .then((result) => {
+        answered = true;
+        return result;
+      });
+    // Written after the read: not in what it answers.
+    const later = replica.write('c', 'k', { kind: 'set', value: 3 });
+    await turns();
+    expect(answered, 'answered before the write it shows was durable').toBe(false);
+    release();
+    const { value, vector } = await read;
+    expect(value).toEqual(2);
+    expect(vector.toJSON()).toEqual({ a: 2 });
+    await Promise.all([written, later]);
+    expect(replica.log.versionVector.toJSON()).toEqual({ a: 3 });
+  });
+
+  it('never answers from a write a crash took back: the restarted replica gives its seq to another write', async () => {
+    const { inner, store, replica } = await heldReplica();
+    store.holdCommits();
+    const lost = replica.write('c', 'k', { kind: 'set', value: 'lost' });
+    let answered = false;
+    void replica
+      .readDurable((state) => state.get('c', 'k')?.value)
+      .then(() => {
+        answered = true;
+      });
+    void lost.catch(() => {});
+    expect(replica.state.versionVector.toJSON(), 'applied, not durable').toEqual({ a: 1 });
+    await turns();
+    // The process dies here: the held commit never reaches the store.
+    const restarted = await ReplicaStore.open({ store: await MemoryStore.open(inner.volume), nodeId: 'a' });
+    expect(restarted.state.get('c', 'k')).toBeUndefined();
+    const { op } = await restarted.write('c', 'k', { kind: 'set', value: 'another' });
+    expect({ origin: op.origin, seq: op.seq }, 'a:1 now names another write').toEqual({
+      origin: 'a',
+      seq: 1,
+    });
+    expect(answered, 'a read answered with a:1 when it was the lost write').toBe(false);
+  });
+
+  it('fails with LOG_FAILED when the commit fails, and reads what is durable afterwards', async () => {
+    const { store, replica } = await heldReplica();
+    await replica.write('c', 'k', { kind: 'set', value: 'kept' });
+    const release = store.holdCommits();
+    const failed = replica.write('c', 'k', { kind: 'set', value: 'failed' });
+    const read = replica.readDurable((state) => state.get('c', 'k')?.value);
+    store.failNextCommits(1);
+    release();
+    await expect(failed).rejects.toMatchObject({ code: 'STORE_WRITE_FAILED' });
+    await expect(read).rejects.toMatchObject({ code: 'LOG_FAILED' });
+    const after = await replica.readDurable((state) => state.get('c', 'k')?.value);
+    expect(after.value).toEqual('kept');
+    expect(after.vector.toJSON()).toEqual({ a: 1 });
+  });
+});
