@@ -18,8 +18,7 @@ import { ReplicaStore } from '@driftless/crdt';
 import { Replicator, type Role, syncReplicaOf } from '@driftless/sync';
 import { listenOn, WsTransport } from '@driftless/sync/ws';
 import { PEER_PATH, urlHost } from './addresses.js';
-import { AppliedWaiter } from './applied-waiter.js';
-import { decodeToken, encodeToken } from './causal-token.js';
+import { CausalReads } from './causal-reads.js';
 import { type AckRequest, addDataRoutes, type DataHost, type WriteOutcome } from './data-routes.js';
 import { ApiError, apiErrorOf } from './errors.js';
 import { FEED_PATH, FeedEndpoint } from './feed-endpoint.js';
@@ -60,7 +59,7 @@ export class DriftlessNode {
   readonly #router = new Router();
   readonly #rawRoutes = new Map<string, RawRouteHandler>();
   readonly #feeds: FeedEndpoint;
-  readonly #waiter: AppliedWaiter;
+  readonly #causal: CausalReads;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #peers: PeerDirectory;
   readonly #secretHash: Buffer;
@@ -87,8 +86,12 @@ export class DriftlessNode {
     this.server = server;
     this.#secretHash = sha256(options.secret);
     this.#peers = new PeerDirectory(replicator, options.peers);
-    this.#waiter = new AppliedWaiter(() => replica.log.versionVector);
-    this.#unsubscribe = replica.onChanges(() => this.#waiter.check());
+    this.#causal = new CausalReads(replica, {
+      readTimeoutMs: options.readTimeoutMs,
+      closing: () => this.#closing !== undefined,
+      onBug: (error) => this.#emit({ type: 'error', where: 'causal-token', error }),
+    });
+    this.#unsubscribe = replica.onChanges(() => this.#causal.check());
     this.#feeds = new FeedEndpoint(replica, (event) => this.#emit(event));
     addDataRoutes(this.#router, this.#dataHost());
     this.#router.add('GET', '/v1/status', () => ({ status: 200, body: this.status() }));
@@ -364,30 +367,13 @@ export class DriftlessNode {
     return {
       replica: this.replica,
       maxBodyBytes: this.#options.maxBodyBytes,
-      awaitAfter: (query) => this.#awaitAfter(query),
+      awaitAfter: (query) => this.#causal.awaitAfter(query),
       assertWritable: () => this.#assertWritable(),
       replicate: (op, ack) => this.#replicate(op, ack),
-      readDurable: async (read) => {
-        const { value, vector } = await this.replica.readDurable(read);
-        return { value, token: encodeToken(vector) };
-      },
-      token: () => encodeToken(this.replica.log.versionVector),
+      readDurable: (read) => this.#causal.readDurable(read),
+      token: () => this.#causal.token(),
       wrote: (record) => this.#emit({ type: 'write', ...record }),
     };
-  }
-
-  async #awaitAfter(query: URLSearchParams): Promise<void> {
-    const after = query.get('after');
-    if (after === null) return;
-    const target = decodeToken(after);
-    if (await this.#waiter.waitFor(target, this.#options.readTimeoutMs)) return;
-    if (this.#closing)
-      throw new ApiError('SHUTTING_DOWN', 'the node is shutting down: retry on another node');
-    throw new ApiError(
-      'READ_TIMEOUT',
-      `this node has not applied everything in the token within ${this.#options.readTimeoutMs} ms ` +
-        '(it lags, or is cut off from the node that wrote): retry, or read from that node',
-    );
   }
 
   #assertWritable(): void {
@@ -432,7 +418,7 @@ export class DriftlessNode {
   async #shutDown(): Promise<void> {
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const feedsClosed = this.#feeds.close(CLOSE_GRACE_MS);
-    this.#waiter.close();
+    this.#causal.close();
     await this.retention.stop();
     await this.replicator.close();
     await Promise.allSettled([...this.#inFlight]);
