@@ -1,4 +1,4 @@
-import { StorageError } from './errors.js';
+import { DriftlessError, StorageError } from './errors.js';
 import {
   compareStoreKeys,
   type RangeOptions,
@@ -109,6 +109,13 @@ export class MemoryStore implements Store {
   #closed = false;
 
   private constructor(volume: MemoryVolume) {
+    // JavaScript can call the constructor, or pass open() anything: refuse it here, not at first use.
+    if (!(volume instanceof MemoryVolume)) {
+      throw new DriftlessError(
+        'INVALID_ARGUMENT',
+        'open a memory store with `await MemoryStore.open()`, or `MemoryStore.open(volume)` with a MemoryVolume',
+      );
+    }
     this.volume = volume;
   }
 
