@@ -23,6 +23,8 @@ interface Member {
   readonly offsetFile: string;
   readonly peers: readonly string[];
   process: CliNode | undefined;
+  /** Every process the node ran as, the current one last. */
+  readonly runs: CliNode[];
   state: NodeState;
 }
 
@@ -78,6 +80,7 @@ export class FaultCluster {
         offsetFile,
         peers,
         process: undefined,
+        runs: [],
         state: 'down',
       });
     }
@@ -115,7 +118,34 @@ export class FaultCluster {
       '--read-timeout',
       String(this.#timeoutMs),
     ]);
+    member.runs.push(member.process);
     member.state = 'up';
+  }
+
+  /**
+   * Every error a node logged (level error or fatal, on stderr), in every process it ran as:
+   * only a bug or a broken store makes a node log one, whatever the faults.
+   */
+  errorsLogged(): { node: string; message: string }[] {
+    const errors: { node: string; message: string }[] = [];
+    for (const member of this.#members.values()) {
+      for (const run of member.runs) {
+        for (const line of run.watch.stderr().split('\n')) {
+          if (!line.startsWith('{')) continue;
+          let entry: { level?: string; msg?: string; error?: { message?: string } };
+          try {
+            entry = JSON.parse(line);
+          } catch {
+            continue;
+          }
+          // Levels are logged by name (logger.ts).
+          if (entry.level !== 'error' && entry.level !== 'fatal') continue;
+          const detail = entry.error?.message === undefined ? '' : `: ${entry.error.message}`;
+          errors.push({ node: member.id, message: `${entry.msg ?? 'error'}${detail}` });
+        }
+      }
+    }
+    return errors;
   }
 
   /** SIGKILL: the node stops at once; its data directory stays. */

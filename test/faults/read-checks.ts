@@ -31,6 +31,8 @@ export const VIOLATION_KINDS = [
   'monotonic-read',
   'inconsistent-read',
   'causal-order',
+  // Not from the history: a node logged an error (fault-cluster.ts errorsLogged).
+  'node-error',
 ] as const;
 
 /** A kind of violation. */

@@ -26,6 +26,9 @@ export const REGRESSION_SEEDS: readonly RegressionSeed[] = [
       '2026-11-27, fresh-clone CI of 8360f8d: one causal-order violation. A read at n4 whose token ' +
       "included n4's own write n4:475 but not all of that write's after= vector " +
       '({n1:447, n2:500, n3:465, n4:474, n5:486}). Not reproduced in 4 reruns of the seed (one alone, ' +
-      'three at once); not yet explained. Kept here so that every CI run replays it.',
+      'three at once), nor in 24 soak schedules from it and 7100. Not explained. Since then a read ' +
+      'answers only once what it saw is durable, an after= token must be shown by the state as well ' +
+      'as held by the log (a node logs an error when only the log holds it), and any error a node ' +
+      'logs is a node-error violation. Kept so that every CI run replays it.',
   },
 ];

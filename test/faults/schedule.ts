@@ -70,7 +70,16 @@ export async function runFaultSchedule(options: ScheduleOptions): Promise<Schedu
     const phase = await runAckKPhase(cluster, history, random, NODE_TIMEOUT_MS);
     faults['destroy-nodes'] = phase.dead.length;
     const operations = history.operations();
-    const violations = checkHistory(operations, [healed, phase.observation]);
+    const violations = [
+      ...checkHistory(operations, [healed, phase.observation]),
+      ...cluster.errorsLogged().map(
+        ({ node, message }): Violation => ({
+          kind: 'node-error',
+          message: `${node} logged: ${message}`,
+          operations: [],
+        }),
+      ),
+    ];
     const converged = [healed.converged, phase.observation.converged];
     return { seed: options.seed, operations, faults, violations, converged };
   } finally {

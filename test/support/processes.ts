@@ -12,9 +12,11 @@ export function spawnTs(entry: string, args: readonly string[], options: SpawnOp
   return spawn(process.execPath, [...TS_NODE_ARGS, entry, ...args], { cwd: ROOT, stdio: 'pipe', ...options });
 }
 
-/** Collects a child's stdout as complete lines, and resolves when it exits. */
+/** Collects a child's stdout as complete lines, and its stderr, and resolves when it exits. */
 export function watchLines(child: ChildProcess): {
   lines: string[];
+  /** Everything the child wrote to stderr so far. */
+  stderr(): string;
   waitFor(predicate: (line: string) => boolean, timeoutMs: number): Promise<void>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 } {
@@ -58,5 +60,5 @@ export function watchLines(child: ChildProcess): {
       waiters.add(check);
       check();
     });
-  return { lines, waitFor, exited };
+  return { lines, stderr: () => stderr, waitFor, exited };
 }

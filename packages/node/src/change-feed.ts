@@ -12,7 +12,8 @@
  * any other: nothing is missed, and nothing is sent twice.
  *
  * A message's value is what the key reads when the message is sent, which may already include
- * changes that later messages announce.
+ * changes that later messages announce, and (unlike a read's answer, see causal-reads.ts) writes
+ * whose commit is still under way: their op and token are never sent before they are durable.
  */
 import { isDriftlessError, type Op, type VersionVector } from '@driftless/core';
 import { type DurableChanges, decodeMutation, type ReplicaStore } from '@driftless/crdt';
