@@ -1,12 +1,14 @@
 /**
  * A seeded cluster of real replicas (ReplicaStore on MemoryStore) replicating through the real
  * Replicator over the in-memory network: random writes on every writable node, partitions,
- * heals and restarts (a restart reopens the node from its store's volume). It records what a
- * correct cluster must show: every acknowledged write on every node in the end, equal digests,
- * and no op applied before an op its writer had seen.
+ * heals, restarts (a restart reopens the node from its store's volume) and crashes (commits not
+ * yet made never reach the volume, as with kill -9; the node reopens from what did). It records
+ * what a correct cluster must show: every acknowledged write on every node in the end, equal
+ * digests, no op applied before an op its writer had seen, and at every step each replica's state
+ * holding everything its durable log holds, and the past of every op it holds.
  */
 import { type Dot, MemoryStore, MemoryVolume, type Op, type VersionVector } from '@driftless/core';
-import { seededRandom } from '@driftless/core/testing';
+import { FaultyStore, seededRandom } from '@driftless/core/testing';
 import { type Intent, ReplicaStore } from '@driftless/crdt';
 import { MemoryNetwork, Replicator, type Role, type SyncReplica, syncReplicaOf } from '@driftless/sync';
 
@@ -19,6 +21,8 @@ interface SimNode {
   readonly role: Role;
   readonly dials: readonly string[];
   readonly volume: MemoryVolume;
+  /** The store over `volume`: crash() fails its commits. */
+  disk: FaultyStore | undefined;
   store: ReplicaStore | undefined;
   replicator: Replicator | undefined;
 }
@@ -59,6 +63,8 @@ export class ClusterSim {
   statesInstalled = 0;
   /** Keys whose tombstones were collected, across nodes. */
   keysCollected = 0;
+  /** Writes a crash took back before they were durable. */
+  writesLost = 0;
   readonly #pending = new Set<Promise<unknown>>();
 
   constructor(seed: number, topology: Topology) {
@@ -89,6 +95,7 @@ export class ClusterSim {
     this.nodes = layout(topology).map((node) => ({
       ...node,
       volume: new MemoryVolume(),
+      disk: undefined,
       store: undefined,
       replicator: undefined,
     }));
@@ -104,8 +111,16 @@ export class ClusterSim {
 
   async start(node: SimNode): Promise<void> {
     if (node.store) return;
-    const store = await ReplicaStore.open({ store: await MemoryStore.open(node.volume), nodeId: node.id });
+    const disk = new FaultyStore(await MemoryStore.open(node.volume));
+    const store = await ReplicaStore.open({ store: disk, nodeId: node.id });
+    node.disk = disk;
     node.store = store;
+    if (!store.state.versionVector.equals(store.log.versionVector)) {
+      this.violations.push(
+        `${node.id} reopened with state ${JSON.stringify(store.state.versionVector)} and log ${JSON.stringify(store.log.versionVector)}`,
+      );
+    }
+    this.checkNode(node, 'reopened');
     node.replicator = await Replicator.start({
       replica: this.#checked(node.id, syncReplicaOf(store), store),
       transport: this.network.transport({ host: `mem://${node.id}` }),
@@ -145,11 +160,11 @@ export class ClusterSim {
     await store.close();
   }
 
-  /** A random write at a random running writable node; acknowledged ones are recorded. */
-  write(): void {
+  /** A random write at `at` or a random running writable node; acknowledged ones are recorded. */
+  write(at?: SimNode): void {
     const writers = this.nodes.filter((node) => node.store && node.role !== 'replica');
     if (writers.length === 0) return;
-    const node = this.pick(writers);
+    const node = at ?? this.pick(writers);
     const store = node.store as ReplicaStore;
     const [collection, intent] = this.#intent();
     const past = store.state.versionVector;
@@ -166,7 +181,9 @@ export class ClusterSim {
       },
       (error: { code?: string }) => {
         // A write cut off by a restart was never acknowledged; anything else is a failure.
-        if (error.code !== 'STORE_CLOSED' && error.code !== 'LOG_FAILED' && error.code !== 'TYPE_CONFLICT')
+        // A crash fails it with STORE_WRITE_FAILED, or LOG_FAILED when it joined the log after.
+        if (error.code === 'STORE_WRITE_FAILED') this.writesLost++;
+        if (!['STORE_CLOSED', 'LOG_FAILED', 'TYPE_CONFLICT', 'STORE_WRITE_FAILED'].includes(error.code ?? ''))
           this.violations.push(`write failed: ${String(error)}`);
       },
     );
@@ -204,6 +221,48 @@ export class ClusterSim {
     const node = this.pick(this.nodes);
     await this.stop(node);
     await this.start(node);
+  }
+
+  /**
+   * kill -9 of a random running node, then a restart: every commit not yet made fails, so what
+   * it had admitted but not made durable is lost (and its seqs go to its next writes).
+   */
+  async crash(): Promise<void> {
+    const node = this.pick(this.nodes.filter((n) => n.store));
+    if (!node) return;
+    // Writes in flight: admitted and applied, their commit not yet made.
+    if (node.role !== 'replica') for (let i = Math.floor(this.random() * 3); i > 0; i--) this.write(node);
+    node.disk?.failNextCommits(Number.POSITIVE_INFINITY);
+    await this.stop(node);
+    await this.start(node);
+  }
+
+  /** Checks every running node (see checkNode). */
+  checkAll(when: string): void {
+    for (const node of this.nodes) this.checkNode(node, when);
+  }
+
+  /**
+   * The state holds everything the durable log holds (it applies ops as the log admits them), and
+   * the past of every op it holds.
+   */
+  checkNode(node: SimNode, when: string): void {
+    const store = node.store;
+    if (!store || store.log.failure) return;
+    const state = store.state.versionVector;
+    const durable = store.log.versionVector;
+    if (!state.dominates(durable)) {
+      this.violations.push(
+        `${node.id} ${when}: state ${JSON.stringify(state)} lacks ops of its durable log ${JSON.stringify(durable)}`,
+      );
+    }
+    for (const [dot, past] of this.#pasts) {
+      const [origin, seq] = dot.split(':') as [string, string];
+      if (state.includes(origin, Number(seq)) && !state.dominates(past)) {
+        this.violations.push(`${node.id} ${when}: holds ${dot} but not its past ${JSON.stringify(past)}`);
+        return;
+      }
+    }
   }
 
   /** Lets writes, deliveries and reconnects run for a moment. */
