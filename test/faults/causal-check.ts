@@ -49,17 +49,7 @@ export function checkCausalDelivery(writes: readonly Operation[], reads: readonl
     if (read.kind !== 'read' || read.outcome !== 'ok' || vector === undefined) continue;
     for (const [origin, { seqs, joined, writes: list }] of prefixes) {
       // The last write of this origin that the read's node has applied.
-      let low = 0;
-      let high = seqs.length - 1;
-      let last = -1;
-      const applied = vector[origin] ?? 0;
-      while (low <= high) {
-        const mid = (low + high) >> 1;
-        if ((seqs[mid] as number) <= applied) {
-          last = mid;
-          low = mid + 1;
-        } else high = mid - 1;
-      }
+      const last = lastAtOrBelow(seqs, vector[origin] ?? 0);
       if (last < 0 || dominates(vector, joined[last] as Vector)) continue;
       const culprit = list
         .slice(0, last + 1)
@@ -72,4 +62,19 @@ export function checkCausalDelivery(writes: readonly Operation[], reads: readonl
     }
   }
   return violations;
+}
+
+/** The index of the last of `seqs` (ascending) that is ≤ `seq`, or -1. */
+export function lastAtOrBelow(seqs: readonly number[], seq: number): number {
+  let low = 0;
+  let high = seqs.length - 1;
+  let last = -1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    if ((seqs[mid] as number) <= seq) {
+      last = mid;
+      low = mid + 1;
+    } else high = mid - 1;
+  }
+  return last;
 }

@@ -133,9 +133,9 @@ describe('the checker', () => {
     expect(kinds([...history, read('registers', 'r', { w: 'v2' }, v)], [])).toEqual(['phantom-value']);
     expect(kinds([...history, read('docs', 'd', { f0: 'p1', f1: 'zz' }, v)], [])).toEqual(['phantom-value']);
     expect(kinds([...history, read('sets', 's', ['never'], v)], [])).toEqual(['phantom-value']);
-    // A value shown before anyone wrote it.
+    // A value shown before anyone wrote it (its token names a:1 before the write got it, too).
     const early = read('registers', 'r', { w: 'v1' }, v, { completedMs: put.invokedMs - 1 });
-    expect(kinds([...history, early], [])).toEqual(['phantom-value']);
+    expect(kinds([...history, early], [])).toEqual(['phantom-value', 'reused-dot']);
     expect(
       kinds([...history, read('registers', 'r', { w: 'v1' }, v), read('docs', 'd', { f0: 'p1' }, v)], []),
     ).toEqual([]);
@@ -211,5 +211,25 @@ describe('the causal delivery check', () => {
     const torn = read('sets', 's', ['y'], { b: 1 });
     expect(kinds([first, second, torn], [])).toEqual(['causal-order']);
     expect(kinds([first, second, read('sets', 's', ['x', 'y'], { a: 1, b: 1 })], [])).toEqual([]);
+  });
+});
+
+describe('the reused dot check', () => {
+  it('finds one dot acknowledged for two writes', () => {
+    const first = write('put', 'registers', 'r', { w: 'v1' }, 'a', 1);
+    const again = write('put', 'registers', 'r', { w: 'v2' }, 'a', 1);
+    expect(kinds([first, again], [])).toEqual(['reused-dot']);
+    expect(kinds([first, write('put', 'registers', 'r', { w: 'v2' }, 'a', 2)], [])).toEqual([]);
+  });
+
+  it('finds a token that named a dot before the write that got it was sent', () => {
+    // A read answered with a:1 in its token; a:1 then went to a write sent only afterwards.
+    const early = read('registers', 'r', undefined, { a: 1 }, { invokedMs: 1, completedMs: 2 });
+    const put = write('put', 'registers', 'r', { w: 'v1' }, 'a', 1, { invokedMs: 3, completedMs: 4 });
+    expect(kinds([early, put], [])).toEqual(['reused-dot']);
+    // Sent before the read answered: the token may hold it.
+    const during = write('put', 'registers', 'r', { w: 'v1' }, 'a', 1, { invokedMs: 1.5, completedMs: 4 });
+    const read2 = read('registers', 'r', { w: 'v1' }, { a: 1 }, { invokedMs: 1, completedMs: 2 });
+    expect(kinds([read2, during], [])).toEqual([]);
   });
 });

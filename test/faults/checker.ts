@@ -17,6 +17,7 @@
  * The rules for one read are in read-checks.ts.
  */
 import { checkCausalDelivery } from './causal-check.js';
+import { checkDots } from './dot-check.js';
 import {
   type FinalObservation,
   includes,
@@ -38,6 +39,7 @@ export function checkHistory(
   const violations: Violation[] = [];
   for (const op of history) violations.push(...checkRead(op, { writes, final: false, dead: new Set() }));
   violations.push(...checkCausalDelivery(history, history));
+  violations.push(...checkDots(history));
   for (const observation of observations) {
     // An observation judges only what was invoked before it.
     const before = history.filter((op) => op.index < observation.before);

@@ -31,6 +31,7 @@ export const VIOLATION_KINDS = [
   'monotonic-read',
   'inconsistent-read',
   'causal-order',
+  'reused-dot',
   // Not from the history: a node logged an error (fault-cluster.ts errorsLogged).
   'node-error',
 ] as const;
