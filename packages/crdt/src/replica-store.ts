@@ -12,6 +12,7 @@ import {
   type Write,
 } from '@driftless/core';
 import { Checkpointer, type CheckpointPolicy } from './checkpointer.js';
+import { DurableReads } from './durable-reads.js';
 import type { Intent } from './intent.js';
 import { decodeMutation } from './mutation.js';
 import type { Change, ReplicaState } from './replica-state.js';
@@ -68,8 +69,8 @@ export type DurableChanges =
  * its log entry: the state of the keys it touched waits for the next checkpoint.
  *
  * Ops are applied to the in-memory state when they are admitted to the log, in log order (so a
- * write prepared meanwhile sees the ones before it), and acknowledged only once durable. A local
- * read in that window can see a write that is not yet durable. If a commit fails, every write not
+ * write prepared meanwhile sees the ones before it), and acknowledged only once durable. A read
+ * of `state` in that window can see a write that is not yet durable; readDurable waits for it. If a commit fails, every write not
  * yet durable fails with it: the state is reloaded from the store (what is durable) before the
  * failure is reported, and the log refuses further writes until the replica is reopened.
  * Conflict events and counts already reported for the undone ops stay reported.
@@ -102,6 +103,7 @@ export class ReplicaStore {
   };
   #applied: readonly Change[] = NO_CHANGES;
   readonly #onAppendFailed = (error: unknown): Promise<never> => this.#recover(error);
+  readonly #reads: DurableReads;
 
   private constructor(store: Store, log: OpLog, loaded: LoadedState, policy: CheckpointPolicy) {
     this.#store = store;
@@ -111,7 +113,11 @@ export class ReplicaStore {
     this.#checkpointer = new Checkpointer(loaded.state, log, loaded, policy, (error) => {
       this.#recover(error).catch(() => {});
     });
-    log.onAppend((chunk) => this.#reportOps(chunk.lsn, chunk.ops));
+    this.#reads = new DurableReads(loaded.state, log, () => this.#settled('the ops this read saw'));
+    log.onAppend((chunk) => {
+      this.#reads.durable(chunk.ops);
+      this.#reportOps(chunk.lsn, chunk.ops);
+    });
     // Truncation checkpoints first, so the log need only keep what came after.
     log.retain({ floor: () => this.#checkpointer.floor, prepare: () => this.checkpoint() });
   }
@@ -169,28 +175,23 @@ export class ReplicaStore {
 
   /**
    * Reads the state with `read` now, and resolves with what it returned once every op the state
-   * had applied is durable, with their vector. What a node answers from it never shows an op that
-   * a crash could still take back: a node that restarts without an op gives its seq to its next
-   * write, so a token naming it would name another op. Rejects with LOG_FAILED when a commit fails
-   * first (the state then reloads what is durable). `read` must copy what it keeps: the state
-   * moves on while the commit is under way.
+   * had applied is durable, with their vector (durable-reads.ts says why). Rejects with LOG_FAILED
+   * when a commit fails first. `read` must copy what it keeps: the state moves on meanwhile.
    */
-  async readDurable<T>(read: (state: ReplicaState) => T): Promise<{ value: T; vector: VersionVector }> {
-    const vector = this.state.versionVector;
-    const value = read(this.state);
-    if (!this.log.versionVector.dominates(vector)) {
-      // Appends commit in order: once the lane is settled, everything admitted before is durable.
-      await this.#settled('the ops this read saw');
-      const durable = this.log.versionVector;
-      if (!durable.dominates(vector)) {
-        // A bug, not a failure a caller can act on: never answer from ops the log does not hold.
-        throw new Error(
-          `the state holds ops its log never made durable: applied ${JSON.stringify(vector.toValue())}, ` +
-            `durable ${JSON.stringify(durable.toValue())}`,
-        );
-      }
-    }
-    return { value, vector };
+  readDurable<T>(read: (state: ReplicaState) => T): Promise<{ value: T; vector: VersionVector }> {
+    return this.#reads.read(read);
+  }
+
+  /**
+   * readDurable for a read of one key: waits only while a change of that key is not yet durable,
+   * and then resolves with the log's durable vector (the key reads as that vector's ops make it).
+   */
+  readDurableKey<T>(
+    collection: string,
+    key: string,
+    read: (state: ReplicaState) => T,
+  ): Promise<{ value: T; vector: VersionVector }> {
+    return this.#reads.readKey(collection, key, read);
   }
 
   /**
@@ -287,6 +288,7 @@ export class ReplicaStore {
     this.#checkpointer.abandon();
     const changed = this.state.applyDelta(bytes);
     for (const { collection, key } of changed) this.#checkpointer.touch(collection, key);
+    const durable = this.#reads.installing(changed);
     // The state brought no ops to replay: only a checkpoint can hold it.
     const { writes, vector: checkpoint } = this.#checkpointer.takeNow();
     // The delta's own vector, not the state's: ops admitted here but not yet durable stay pending.
@@ -296,6 +298,7 @@ export class ReplicaStore {
     installed.then(
       () => {
         this.#checkpointer.checkpointed(checkpoint);
+        durable();
         this.#report({ type: 'state', vector, keys: changed });
       },
       () => {},
@@ -352,6 +355,7 @@ export class ReplicaStore {
     this.#checkpointer.abandon();
     this.#rollback ??= loadState(this.#store, this.log).then((durable) => {
       this.state.replaceWith(durable.state);
+      this.#reads.reset();
       this.#checkpointer.reset(durable);
     });
     const reloadFailure = await this.#rollback.then(
@@ -375,6 +379,7 @@ export class ReplicaStore {
       const change = this.state.apply(op);
       if (change) {
         changes.push(change);
+        this.#reads.admitted(change.op);
         if (listening) this.#admitted.set(formatDot(op), change);
       }
     }

@@ -89,3 +89,99 @@ describe('ReplicaStore.readDurable', () => {
     expect(after.vector.toJSON()).toEqual({ a: 1 });
   });
 });
+
+describe('ReplicaStore.readDurableKey', () => {
+  /** A replica whose key reads are tracked (the first key read turns tracking on). */
+  async function tracked() {
+    const held = await heldReplica();
+    await held.replica.readDurableKey('c', 'none', (state) => state.get('c', 'none'));
+    await turns();
+    return held;
+  }
+
+  it('reads a key with no change under way at once, at the durable vector', async () => {
+    const { store, replica } = await tracked();
+    await replica.write('c', 'other', { kind: 'set', value: 'durable' });
+    const release = store.holdCommits();
+    const pending = replica.write('c', 'k', { kind: 'set', value: 'pending' });
+    const other = await replica.readDurableKey('c', 'other', (state) => state.get('c', 'other')?.value);
+    expect(other.value).toEqual('durable');
+    expect(other.vector.toJSON(), 'the pending write is not in the token').toEqual({ a: 1 });
+    let answered = false;
+    const key = replica
+      .readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value)
+      .then((result) => {
+        answered = true;
+        return result;
+      });
+    await turns();
+    expect(answered, 'answered a key whose change was not durable').toBe(false);
+    release();
+    await pending;
+    expect((await key).value).toEqual('pending');
+    expect((await key).vector.toJSON()).toEqual({ a: 2 });
+    // Durable now: at once again.
+    const again = await replica.readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value);
+    expect(again.vector.toJSON()).toEqual({ a: 2 });
+  });
+
+  it('waits for the last change of the key, not only the first to become durable', async () => {
+    const { store, replica } = await tracked();
+    const releaseFirst = store.holdCommits();
+    const first = replica.write('c', 'k', { kind: 'set', value: 'v1' });
+    await turns(); // v1's commit is under way (held): v2 goes to the next one
+    const second = replica.write('c', 'k', { kind: 'set', value: 'v2' });
+    const releaseSecond = store.holdCommits();
+    releaseFirst();
+    await first;
+    let answered = false;
+    const read = replica
+      .readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value)
+      .then((result) => {
+        answered = true;
+        return result;
+      });
+    await turns();
+    expect(answered, 'answered v2 while only v1 was durable').toBe(false);
+    releaseSecond();
+    await second;
+    expect((await read).value).toEqual('v2');
+  });
+
+  it('waits for a state being installed that changed the key', async () => {
+    const { store, replica } = await tracked();
+    const peer = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'b' });
+    await peer.write('c', 'k', { kind: 'set', value: 'from b' });
+    const release = store.holdCommits();
+    const installed = replica.installState(peer.state.snapshot());
+    let answered = false;
+    const read = replica
+      .readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value)
+      .then((result) => {
+        answered = true;
+        return result;
+      });
+    await turns();
+    expect(answered, 'answered from a state not yet durable').toBe(false);
+    release();
+    await installed;
+    expect((await read).value).toEqual('from b');
+    expect((await read).vector.toJSON()).toEqual({ b: 1 });
+  });
+
+  it('before its first key read, a replica kept no keys: that read waits as readDurable does', async () => {
+    const { store, replica } = await heldReplica();
+    const release = store.holdCommits();
+    void replica.write('c', 'k', { kind: 'set', value: 1 });
+    let answered = false;
+    const read = replica
+      .readDurableKey('c', 'other', (state) => state.get('c', 'other'))
+      .then(() => {
+        answered = true;
+      });
+    await turns();
+    expect(answered).toBe(false);
+    release();
+    await read;
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * Causal tokens at a node: what a request's `after=` waits for, and the token every answer carries.
  * A token names only ops durable here: a read answers once what it saw is durable
- * (ReplicaStore.readDurable), and a write answers the durable vector, which holds it. An op that
+ * (ReplicaStore.readDurable; a read of one key waits only for changes of that key), and a write
+ * answers the durable vector, which holds it. An op that
  * a crash could still take back would give its seq to another write when the node restarts, and a
  * token naming it would then name that other write.
  *
@@ -65,6 +66,16 @@ export class CausalReads {
   /** Runs `read` now; resolves once what it saw is durable, with its token (see the module comment). */
   async readDurable<T>(read: (state: ReplicaState) => T): Promise<{ value: T; token: string }> {
     const { value, vector } = await this.#replica.readDurable(read);
+    return { value, token: encodeToken(vector) };
+  }
+
+  /** readDurable for a read of one key: waits only while a change of that key is not durable. */
+  async readDurableKey<T>(
+    collection: string,
+    key: string,
+    read: (state: ReplicaState) => T,
+  ): Promise<{ value: T; token: string }> {
+    const { value, vector } = await this.#replica.readDurableKey(collection, key, read);
     return { value, token: encodeToken(vector) };
   }
 

@@ -48,6 +48,12 @@ export interface DataHost {
    * crash could take back. `read` must copy what it returns.
    */
   readDurable<T>(read: (state: ReplicaStore['state']) => T): Promise<{ value: T; token: string }>;
+  /** readDurable for a read of one key: waits only while a change of that key is not durable. */
+  readDurableKey<T>(
+    collection: string,
+    key: string,
+    read: (state: ReplicaStore['state']) => T,
+  ): Promise<{ value: T; token: string }>;
   /** The causal token of what this node holds durably now (a write's answer: its op included). */
   token(): string;
   /** Called once a write has been answered. */
@@ -171,7 +177,7 @@ async function getRoute(host: DataHost, request: ApiRequest): Promise<ApiReply> 
   const collection = collectionOf(request);
   const key = keyOf(request);
   await host.awaitAfter(request.query);
-  const { value: read, token } = await host.readDurable((state) => {
+  const { value: read, token } = await host.readDurableKey(collection, key, (state) => {
     const found = state.get(collection, key);
     return found === undefined ? undefined : readJson(found);
   });

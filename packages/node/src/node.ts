@@ -371,6 +371,7 @@ export class DriftlessNode {
       assertWritable: () => this.#assertWritable(),
       replicate: (op, ack) => this.#replicate(op, ack),
       readDurable: (read) => this.#causal.readDurable(read),
+      readDurableKey: (collection, key, read) => this.#causal.readDurableKey(collection, key, read),
       token: () => this.#causal.token(),
       wrote: (record) => this.#emit({ type: 'write', ...record }),
     };

@@ -170,6 +170,30 @@ describe('reads answer only what is durable', () => {
     expect(decodeToken(again.body.token).toJSON()).toEqual({ a: 1 });
   });
 
+  it('a read of a key no write under way touches answers at once, at the durable vector', async () => {
+    const { store, node } = await heldNode();
+    expect((await call(node, 'PUT', '/v1/c/users/bob', 'Bob')).status).toBe(200);
+    // The first read of a key turns on the keeping of changed keys.
+    expect((await call(node, 'GET', '/v1/c/users/bob')).status).toBe(200);
+    await settle();
+    const release = store.holdCommits();
+    const put = call(node, 'PUT', '/v1/c/users/alice', 'Alice');
+    await until(() => node.replica.state.get('users', 'alice')?.value === 'Alice', 'the write applied');
+    const bob = await call(node, 'GET', '/v1/c/users/bob');
+    expect(bob.body).toMatchObject({ value: 'Bob' });
+    expect(decodeToken(bob.body.token).toJSON(), 'the write under way is not in the token').toEqual({ a: 1 });
+    let answered = false;
+    const alice = call(node, 'GET', '/v1/c/users/alice').then((answer) => {
+      answered = true;
+      return answer;
+    });
+    await settle();
+    expect(answered).toBe(false);
+    release();
+    expect((await put).status).toBe(200);
+    expect((await alice).body).toMatchObject({ value: 'Alice' });
+  });
+
   it('refuses a store given with a data directory', async () => {
     await expect(
       startNode('a', { store: await MemoryStore.open(), dataDir: '/tmp/x' }),
