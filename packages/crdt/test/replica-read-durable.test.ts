@@ -10,6 +10,15 @@ import { describe, expect, it } from 'vitest';
 
 const turns = (n = 5) => new Promise((resolve) => setTimeout(resolve, n));
 
+/** `promise`, and whether it has settled yet. */
+function watched<T>(promise: Promise<T>): { result: Promise<T>; answered(): boolean } {
+  let answered = false;
+  const result = promise.finally(() => {
+    answered = true;
+  });
+  return { result, answered: () => answered };
+}
+
 async function heldReplica() {
   const inner = await MemoryStore.open();
   const store = new FaultyStore(inner);
@@ -31,19 +40,13 @@ describe('ReplicaStore.readDurable', () => {
     await replica.write('c', 'k', { kind: 'set', value: 1 });
     const release = store.holdCommits();
     const written = replica.write('c', 'k', { kind: 'set', value: 2 });
-    let answered = false;
-    const read = replica
-      .readDurable((state) => state.get('c', 'k')?.value)
-      .then((result) => {
-        answered = true;
-        return result;
-      });
+    const read = watched(replica.readDurable((state) => state.get('c', 'k')?.value));
     // Written after the read: not in what it answers.
     const later = replica.write('c', 'k', { kind: 'set', value: 3 });
     await turns();
-    expect(answered, 'answered before the write it shows was durable').toBe(false);
+    expect(read.answered(), 'answered before the write it shows was durable').toBe(false);
     release();
-    const { value, vector } = await read;
+    const { value, vector } = await read.result;
     expect(value).toEqual(2);
     expect(vector.toJSON()).toEqual({ a: 2 });
     await Promise.all([written, later]);
@@ -54,12 +57,7 @@ describe('ReplicaStore.readDurable', () => {
     const { inner, store, replica } = await heldReplica();
     store.holdCommits();
     const lost = replica.write('c', 'k', { kind: 'set', value: 'lost' });
-    let answered = false;
-    void replica
-      .readDurable((state) => state.get('c', 'k')?.value)
-      .then(() => {
-        answered = true;
-      });
+    const read = watched(replica.readDurable((state) => state.get('c', 'k')?.value));
     void lost.catch(() => {});
     expect(replica.state.versionVector.toJSON(), 'applied, not durable').toEqual({ a: 1 });
     await turns();
@@ -71,7 +69,7 @@ describe('ReplicaStore.readDurable', () => {
       origin: 'a',
       seq: 1,
     });
-    expect(answered, 'a read answered with a:1 when it was the lost write').toBe(false);
+    expect(read.answered(), 'a read answered with a:1 when it was the lost write').toBe(false);
   });
 
   it('fails with LOG_FAILED when the commit fails, and reads what is durable afterwards', async () => {
@@ -107,19 +105,13 @@ describe('ReplicaStore.readDurableKey', () => {
     const other = await replica.readDurableKey('c', 'other', (state) => state.get('c', 'other')?.value);
     expect(other.value).toEqual('durable');
     expect(other.vector.toJSON(), 'the pending write is not in the token').toEqual({ a: 1 });
-    let answered = false;
-    const key = replica
-      .readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value)
-      .then((result) => {
-        answered = true;
-        return result;
-      });
+    const key = watched(replica.readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value));
     await turns();
-    expect(answered, 'answered a key whose change was not durable').toBe(false);
+    expect(key.answered(), 'answered a key whose change was not durable').toBe(false);
     release();
     await pending;
-    expect((await key).value).toEqual('pending');
-    expect((await key).vector.toJSON()).toEqual({ a: 2 });
+    expect((await key.result).value).toEqual('pending');
+    expect((await key.result).vector.toJSON()).toEqual({ a: 2 });
     // Durable now: at once again.
     const again = await replica.readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value);
     expect(again.vector.toJSON()).toEqual({ a: 2 });
@@ -134,18 +126,12 @@ describe('ReplicaStore.readDurableKey', () => {
     const releaseSecond = store.holdCommits();
     releaseFirst();
     await first;
-    let answered = false;
-    const read = replica
-      .readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value)
-      .then((result) => {
-        answered = true;
-        return result;
-      });
+    const read = watched(replica.readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value));
     await turns();
-    expect(answered, 'answered v2 while only v1 was durable').toBe(false);
+    expect(read.answered(), 'answered v2 while only v1 was durable').toBe(false);
     releaseSecond();
     await second;
-    expect((await read).value).toEqual('v2');
+    expect((await read.result).value).toEqual('v2');
   });
 
   it('waits for a state being installed that changed the key', async () => {
@@ -154,34 +140,23 @@ describe('ReplicaStore.readDurableKey', () => {
     await peer.write('c', 'k', { kind: 'set', value: 'from b' });
     const release = store.holdCommits();
     const installed = replica.installState(peer.state.snapshot());
-    let answered = false;
-    const read = replica
-      .readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value)
-      .then((result) => {
-        answered = true;
-        return result;
-      });
+    const read = watched(replica.readDurableKey('c', 'k', (state) => state.get('c', 'k')?.value));
     await turns();
-    expect(answered, 'answered from a state not yet durable').toBe(false);
+    expect(read.answered(), 'answered from a state not yet durable').toBe(false);
     release();
     await installed;
-    expect((await read).value).toEqual('from b');
-    expect((await read).vector.toJSON()).toEqual({ b: 1 });
+    expect((await read.result).value).toEqual('from b');
+    expect((await read.result).vector.toJSON()).toEqual({ b: 1 });
   });
 
   it('before its first key read, a replica kept no keys: that read waits as readDurable does', async () => {
     const { store, replica } = await heldReplica();
     const release = store.holdCommits();
     void replica.write('c', 'k', { kind: 'set', value: 1 });
-    let answered = false;
-    const read = replica
-      .readDurableKey('c', 'other', (state) => state.get('c', 'other'))
-      .then(() => {
-        answered = true;
-      });
+    const read = watched(replica.readDurableKey('c', 'other', (state) => state.get('c', 'other')));
     await turns();
-    expect(answered).toBe(false);
+    expect(read.answered()).toBe(false);
     release();
-    await read;
+    await read.result;
   });
 });
