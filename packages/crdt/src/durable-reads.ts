@@ -9,17 +9,22 @@ import type { ReplicaState } from './replica-state.js';
  *
  * A whole-state read (a listing) waits whenever the state holds ops not yet durable. A read of one
  * key waits only when a change not yet durable touched that key: from the first such read on, the
- * keys each admitted op or installed state changes are kept until their commit (a string key and a
- * map entry for each op, about 0.2 µs; a replica nobody reads through here pays nothing). A key
- * with no change under way reads as the durable log holds it, so its token is the log's vector.
+ * keys each admitted op or installed state changes are kept until their commit (a map entry for
+ * each op, about 0.2 µs; a replica nobody reads through here pays nothing). A key with no change
+ * under way reads as the durable log holds it, so its token is the log's vector.
  */
 export class DurableReads {
   readonly #state: ReplicaState;
   readonly #log: OpLog;
   /** Waits for every commit issued so far; throws LOG_FAILED if one failed. */
   readonly #settled: () => Promise<void>;
-  /** Keys changed and not yet durable, with what changed them last; undefined until a key read. */
-  #pending: Map<string, Op | object> | undefined;
+  /**
+   * Keys changed and not yet durable, by collection, with what changed them last; undefined until a
+   * key read. Maps by collection, not by a joined string: the key strings' hashes are computed once
+   * and kept, where a joined string is built and hashed twice an op (0.8–0.9 µs an op against
+   * 0.18–0.24 µs in a micro-benchmark here).
+   */
+  #pending: Map<string, Map<string, Op | object>> | undefined;
   /** True once every change admitted before #pending existed is durable. */
   #tracked = false;
 
@@ -64,7 +69,7 @@ export class DurableReads {
         () => {},
       );
     }
-    if (!this.#tracked || this.#pending.has(keyOf(collection, key))) return this.read(read);
+    if (!this.#tracked || this.#pending.get(collection)?.has(key)) return this.read(read);
     // Every change of this key is durable, and the state holds every durable op: the key reads as
     // it does at the log's durable vector.
     return Promise.resolve({ value: read(this.#state), vector: this.#log.versionVector });
@@ -72,7 +77,7 @@ export class DurableReads {
 
   /** An op admitted and applied. */
   admitted(op: Op): void {
-    this.#pending?.set(keyOf(op.collection, op.key), op);
+    if (this.#pending !== undefined) this.#keysOf(op.collection).set(op.key, op);
   }
 
   /** Ops made durable, in log order. */
@@ -80,22 +85,21 @@ export class DurableReads {
     const pending = this.#pending;
     if (pending === undefined || pending.size === 0) return;
     for (const op of ops) {
-      const name = keyOf(op.collection, op.key);
-      const last = pending.get(name) as Op | undefined;
-      if (last !== undefined && last.origin === op.origin && last.seq === op.seq) pending.delete(name);
+      const keys = pending.get(op.collection);
+      const last = keys?.get(op.key) as Op | undefined;
+      if (last !== undefined && last.origin === op.origin && last.seq === op.seq) keys?.delete(op.key);
     }
   }
 
   /** A state is being installed, changing `keys`; call the returned function once it is durable. */
   installing(keys: readonly { collection: string; key: string }[]): () => void {
-    const pending = this.#pending;
-    if (pending === undefined) return () => {};
+    if (this.#pending === undefined) return () => {};
     const install = {};
-    for (const { collection, key } of keys) pending.set(keyOf(collection, key), install);
+    for (const { collection, key } of keys) this.#keysOf(collection).set(key, install);
     return () => {
       for (const { collection, key } of keys) {
-        const name = keyOf(collection, key);
-        if (pending.get(name) === install) pending.delete(name);
+        const changed = this.#pending?.get(collection);
+        if (changed?.get(key) === install) changed.delete(key);
       }
     };
   }
@@ -104,8 +108,14 @@ export class DurableReads {
   reset(): void {
     this.#pending?.clear();
   }
-}
 
-function keyOf(collection: string, key: string): string {
-  return `${collection}\u0000${key}`;
+  #keysOf(collection: string): Map<string, Op | object> {
+    const pending = this.#pending as Map<string, Map<string, Op | object>>;
+    let keys = pending.get(collection);
+    if (keys === undefined) {
+      keys = new Map();
+      pending.set(collection, keys);
+    }
+    return keys;
+  }
 }
