@@ -54,7 +54,7 @@ export class DurableReads {
   }
 
   /** See ReplicaStore.readDurableKey. */
-  readKey<T>(
+  async readKey<T>(
     collection: string,
     key: string,
     read: (state: ReplicaState) => T,
@@ -72,7 +72,7 @@ export class DurableReads {
     if (!this.#tracked || this.#pending.get(collection)?.has(key)) return this.read(read);
     // Every change of this key is durable, and the state holds every durable op: the key reads as
     // it does at the log's durable vector.
-    return Promise.resolve({ value: read(this.#state), vector: this.#log.versionVector });
+    return { value: read(this.#state), vector: this.#log.versionVector };
   }
 
   /** An op admitted and applied. */

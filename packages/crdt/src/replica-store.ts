@@ -70,9 +70,10 @@ export type DurableChanges =
  *
  * Ops are applied to the in-memory state when they are admitted to the log, in log order (so a
  * write prepared meanwhile sees the ones before it), and acknowledged only once durable. A read
- * of `state` in that window can see a write that is not yet durable; readDurable waits for it. If a commit fails, every write not
- * yet durable fails with it: the state is reloaded from the store (what is durable) before the
- * failure is reported, and the log refuses further writes until the replica is reopened.
+ * of `state` in that window can see a write that is not yet durable; readDurable waits for it. If
+ * a commit fails, every write not yet durable fails with it: the state is reloaded from the store
+ * (what is durable) before the failure is reported, and the log refuses further writes until the
+ * replica is reopened.
  * Conflict events and counts already reported for the undone ops stay reported.
  *
  * Tombstone collection and installing a peer's state change the state without an op, so each
