@@ -4,8 +4,9 @@
  * the same keys. A read answers only what is durable (docs/API.md › Causal tokens): a read of a key
  * whose commit is under way waits for it, so the writes cost reads what the ratio shows.
  *
- *   node scripts/run-ts.mjs benchmarks/src/reads.ts [--writes-per-s N] [--seconds S] [--memory]
- *   npm run bench:reads
+ *   node scripts/run-ts.mjs benchmarks/src/reads.ts [--writes-per-s N] [--seconds S] [--keys K]
+ *     [--memory] [--quick]
+ *   npm run bench:reads -- --quick
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,19 +14,29 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DriftlessNode } from '@driftless/node';
 
-const { values } = parseArgs({
-  options: {
-    'writes-per-s': { type: 'string', default: '5000' },
-    seconds: { type: 'string', default: '5' },
-    keys: { type: 'string', default: '1000' },
-    memory: { type: 'boolean', default: false },
-  },
-});
+const USAGE =
+  'usage: node scripts/run-ts.mjs benchmarks/src/reads.ts [--writes-per-s N] [--seconds S] [--keys K] [--memory] [--quick]\n' +
+  '  N, S, K: whole numbers > 0 (defaults 5000, 5, 1000); --quick: 1 s each';
+let values: { 'writes-per-s'?: string; seconds?: string; keys?: string; memory?: boolean; quick?: boolean };
+try {
+  ({ values } = parseArgs({
+    options: {
+      'writes-per-s': { type: 'string', default: '5000' },
+      seconds: { type: 'string' },
+      keys: { type: 'string', default: '1000' },
+      memory: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+    },
+  }));
+} catch (error) {
+  console.error(`${(error as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
 const writesPerS = Number(values['writes-per-s']);
-const seconds = Number(values.seconds);
+const seconds = Number(values.seconds ?? (values.quick ? 1 : 5));
 const keys = Number(values.keys);
 if (![writesPerS, seconds, keys].every((n) => Number.isSafeInteger(n) && n > 0)) {
-  console.error('usage: reads.ts [--writes-per-s N] [--seconds S] [--keys K] [--memory] (whole numbers > 0)');
+  console.error(USAGE);
   process.exit(2);
 }
 
