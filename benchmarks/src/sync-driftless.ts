@@ -46,6 +46,7 @@ class DriftlessNode implements SyncNode {
   readonly #window: InFlightWindow;
   readonly #counts: ReceiveCounts;
   readonly #disconnects: Disconnects;
+  #written: ((i: number) => void) | undefined;
 
   constructor(
     replica: ReplicaStore,
@@ -103,8 +104,14 @@ class DriftlessNode implements SyncNode {
   write(i: number): Promise<void> | undefined {
     const { keys, values } = this.#writable();
     return this.#window.issue(() =>
-      this.#replica.write(COLLECTION, keys[i] as string, { kind: 'set', value: values[i] as string }),
+      this.#replica
+        .write(COLLECTION, keys[i] as string, { kind: 'set', value: values[i] as string })
+        .then(() => this.#written?.(i)),
     );
+  }
+
+  onWritten(listener: (i: number) => void): void {
+    this.#written = listener;
   }
 
   endTurn(): void {}

@@ -156,6 +156,19 @@ export function latencyFigures(results: SyncResults, ratePerS: number): Figure[]
         ),
       );
     }
+    // The first hop alone: no baseline has one (the raw pipe and Yjs send a write as it is made).
+    const local = ours?.every((run) => run.local !== undefined) ? ours : undefined;
+    figures.push(
+      ...pair(
+        {
+          id: `latency.${system.slice('driftless-'.length)}.local.p99`,
+          label: `2${letter}    p99 of A's own commit (write call → durable at A)`,
+          unit: 'ms',
+        },
+        sampleOf(local, (run) => run.local?.p99 ?? Number.NaN),
+        undefined,
+      ),
+    );
   }
   figures.push(
     ...pair(

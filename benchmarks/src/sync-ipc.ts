@@ -74,7 +74,8 @@ export interface Requests {
   /** A writes ops [from, to) at `ratePerS`, recording the time of each write call. */
   paced: {
     args: { from: number; to: number; ratePerS: number };
-    result: { startMs: number; endMs: number; times: Float64Array };
+    /** `written`: Driftless, when each write became durable in A's own log (SyncNode.onWritten). */
+    result: { startMs: number; endMs: number; times: Float64Array; written?: Float64Array };
   };
   /**
    * B resolves once it holds A's first `count` ops, with the time it noticed; with `record`, also

@@ -18,6 +18,11 @@ export interface SyncNode {
    * when the op had to wait for flow control (Driftless: the write window was full).
    */
   write(i: number): Promise<void> | undefined;
+  /**
+   * Driftless: calls `listener` with i once paced write i is durable in this node's own log (what
+   * the writer's promise waits for). The baselines have no such step.
+   */
+  onWritten?(listener: (i: number) => void): void;
   /** The end of a turn of paced writes: the raw pipe sends the turn's batch. */
   endTurn(): void;
   /** Resolves once every write issued has settled. */

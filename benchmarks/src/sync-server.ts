@@ -100,6 +100,14 @@ class NodeServer {
   async #paced(from: number, to: number, ratePerS: number): Promise<Requests['paced']['result']> {
     const node = this.#node;
     const times = new Float64Array(to - from);
+    let written: Float64Array | undefined;
+    if (node.onWritten !== undefined) {
+      const at = new Float64Array(to - from);
+      node.onWritten((i) => {
+        if (i >= from && i < to) at[i - from] = monotonicMs();
+      });
+      written = at;
+    }
     const startMs = monotonicMs();
     let next = from;
     while (next < to) {
@@ -114,7 +122,7 @@ class NodeServer {
       if (next < to) await new Promise((resolve) => setTimeout(resolve, 1));
     }
     await node.settled();
-    return { startMs, endMs: monotonicMs(), times };
+    return { startMs, endMs: monotonicMs(), times, ...(written === undefined ? {} : { written }) };
   }
 
   /**
