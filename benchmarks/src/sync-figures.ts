@@ -157,7 +157,7 @@ export function latencyFigures(results: SyncResults, ratePerS: number): Figure[]
       );
     }
     // The first hop alone: no baseline has one (the raw pipe and Yjs send a write as it is made).
-    const local = ours?.every((run) => run.local !== undefined) ? ours : undefined;
+    const local = ours?.every((run) => run.localP99 !== undefined) ? ours : undefined;
     figures.push(
       ...pair(
         {
@@ -165,7 +165,7 @@ export function latencyFigures(results: SyncResults, ratePerS: number): Figure[]
           label: `2${letter}    p99 of A's own commit (write call → durable at A)`,
           unit: 'ms',
         },
-        sampleOf(local, (run) => run.local?.p99 ?? Number.NaN),
+        sampleOf(local, (run) => run.localP99 ?? Number.NaN),
         undefined,
       ),
     );

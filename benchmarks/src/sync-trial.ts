@@ -74,8 +74,8 @@ export interface LatencyRun {
   readonly p95: number;
   readonly p99: number;
   readonly max: number;
-  /** Driftless: from A's write call until the write was durable in A's own log (the first hop). */
-  readonly local: { readonly p50: number; readonly p99: number } | undefined;
+  /** Driftless: the p99 of the time from A's write call until the write was durable in A's own log. */
+  readonly localP99: number | undefined;
   readonly sent: Traffic;
   readonly costs: readonly ProcessCost[];
   readonly commits: Commits;
@@ -286,7 +286,7 @@ export function runLatency(
         p95,
         p99,
         max,
-        local: paced.written === undefined ? undefined : localPercentiles(paced.written, paced.times),
+        localP99: paced.written === undefined ? undefined : localP99(paced.written, paced.times),
         sent: trafficDelta(aBefore.traffic, aAfter.traffic),
         costs: [costOf(a.name, aBefore.usage, aAfter.usage), costOf(b.name, bBefore.usage, bAfter.usage)],
         commits: commitsBetween(aBefore, bBefore, aAfter, bAfter),
@@ -299,12 +299,11 @@ export function runLatency(
   });
 }
 
-/** p50 and p99 of `written[i] - times[i]`: how long each write took to be durable where it was made. */
-function localPercentiles(written: Float64Array, times: Float64Array): { p50: number; p99: number } {
+/** The p99 of `written[i] - times[i]`: how long writes took to be durable where they were made. */
+function localP99(written: Float64Array, times: Float64Array): number {
   const local = written.map((at, i) => at - (times[i] as number));
   if (!local.every((ms) => ms >= 0)) throw new Error('a write was durable before it was written');
-  const [p50, p99] = percentiles(local, [0.5, 0.99]) as [number, number];
-  return { p50, p99 };
+  return percentiles(local, [0.99])[0] as number;
 }
 
 /**
