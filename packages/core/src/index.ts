@@ -55,6 +55,7 @@ export {
   isWellFormed,
   MAX_VALUE_DEPTH,
   measureValue,
+  sizeBound,
   type Value,
   type ValueMap,
 } from './value.js';

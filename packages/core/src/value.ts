@@ -83,3 +83,31 @@ export function measureValue(value: unknown, maxDepth = MAX_VALUE_DEPTH): number
       return -1;
   }
 }
+
+/**
+ * measureValue's bound for a value already known to be plain data within the depth limit (one that
+ * measureValue accepted, or built only from such values): the same sum without the checks, at about
+ * half the cost, since it never scans a string.
+ */
+export function sizeBound(value: Value): number {
+  switch (typeof value) {
+    case 'boolean':
+      return 1;
+    case 'string':
+      return value.length * 3 + 5;
+    case 'object': {
+      if (value === null) return 1;
+      if (value instanceof Uint8Array) return value.byteLength + 5;
+      let size = 5;
+      if (Array.isArray(value)) {
+        for (const item of value as readonly Value[]) size += sizeBound(item);
+        return size;
+      }
+      const map = value as ValueMap;
+      for (const field of Object.keys(map)) size += field.length * 3 + 5 + sizeBound(map[field] as Value);
+      return size;
+    }
+    default:
+      return 9;
+  }
+}

@@ -4,7 +4,9 @@ import {
   DriftlessError,
   decode,
   encode,
+  measureValue,
   ProtocolError,
+  sizeBound,
   type Value,
   type ValueMap,
 } from '@driftless/core';
@@ -122,6 +124,17 @@ describe('codec round-trips', () => {
         const bytes = encode(value);
         expect(bytes).toBeInstanceOf(Uint8Array);
         expect(canonical(decode(bytes))).toStrictEqual(canonical(value));
+      }),
+      propertyParameters(300),
+    );
+  });
+
+  it("sizeBound gives measureValue's bound for plain data, and bounds the encoding", () => {
+    fc.assert(
+      fc.property(plainValue, (value) => {
+        const bound = sizeBound(value);
+        expect(bound).toBe(measureValue(value));
+        expect(encode(value).length).toBeLessThanOrEqual(bound);
       }),
       propertyParameters(300),
     );

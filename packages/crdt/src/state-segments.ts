@@ -5,9 +5,9 @@ import {
   encodeValidated,
   isCollectionName,
   isKey,
-  measureValue,
   type Store,
   type StoreWrite,
+  sizeBound,
   type Value,
 } from '@driftless/core';
 import type { KeyEntry } from './key-entry.js';
@@ -140,9 +140,9 @@ export class SegmentPacker {
     const entry = keyEntry && encodeEntry(keyEntry);
     const open = this.#open;
     open.push(collection, key, entry ?? null);
-    // An upper bound: entries hold only plain data, so measureValue never refuses one.
+    // An upper bound: entries hold only plain data (encodeEntry builds them from the state).
     this.#openBytes +=
-      collection.length * 3 + key.length * 3 + (entry === undefined ? 1 : measureValue(entry, 64)) + 10;
+      collection.length * 3 + key.length * 3 + (entry === undefined ? 1 : sizeBound(entry)) + 10;
     this.#count++;
     // open[0] is the format.
     if (open.length - 1 >= SEGMENT_MAX_ENTRIES * 3 || this.#openBytes >= SEGMENT_MAX_BYTES) {
