@@ -101,6 +101,7 @@ export class SessionFuzzer {
   readonly #attacker: Attacker;
   readonly #clock: VirtualClock;
   #sentinel = 0;
+  /** Broken (mutated or crafted) frames to send in all. */
   #budget = 0;
   /** The node's partial state transfers, by peer (the model of what it keeps across sessions). */
   readonly #transfers = new Map<string, IncomingTransfer>();
@@ -132,11 +133,14 @@ export class SessionFuzzer {
     });
   }
 
-  /** Fires until `frames` frames have been sent (or something is found). */
-  async run(frames: number): Promise<void> {
+  /**
+   * Fires until `broken` mutated or crafted frames have been sent, with the valid frames around them
+   * (or until something is found).
+   */
+  async run(broken: number): Promise<void> {
     const random = this.#random;
-    this.#budget = frames;
-    while (this.tally.frames < frames && this.violations.length === 0) {
+    this.#budget = broken;
+    while (this.tally.broken < broken && this.violations.length === 0) {
       if (random() < 0.1) await this.#handshakeRound();
       else await this.#sessionRounds();
     }
@@ -259,7 +263,7 @@ export class SessionFuzzer {
       { bytes: attacker.auth(link.hello.nonce, { nodeId: ATTACKER, nonce }, claimed), kind: 'auth' },
       false,
     );
-    while (this.violations.length === 0 && this.tally.frames < this.#budget) {
+    while (this.violations.length === 0 && this.tally.broken < this.#budget) {
       const roll = random();
       if (roll < 0.025 && role !== 'replica') {
         // A state transfer alone in its batch: installing it must follow every op before it.

@@ -44,7 +44,8 @@ import { ATTACKER, SessionFuzzer } from './session-fuzzer.js';
  * ops taken all or nothing, frame by frame. The node's state must always equal a replica that
  * applied exactly the ops its log holds (and the states it installed), and no error may escape a
  * session. Rerun a failure with DRIFTLESS_SEED=<seed> (the run is deterministic: the node's clock
- * is virtual); DRIFTLESS_FUZZ_FRAMES sets how many frames to send, DRIFTLESS_STACKS=1 keeps error
+ * is virtual); DRIFTLESS_FUZZ_FRAMES sets how many mutated or crafted frames to send (the valid
+ * frames between them come on top: about four for each), DRIFTLESS_STACKS=1 keeps error
  * stacks (dropped during the run for speed).
  */
 
@@ -53,8 +54,8 @@ const FRAMES = Number.parseInt(process.env.DRIFTLESS_FUZZ_FRAMES ?? '', 10) || 1
 const CONVERGE_MS = 20_000;
 
 describe('a live session under fuzzed frames', () => {
-  it(`survives ${FRAMES} valid, mutated and crafted frames: typed closes, all-or-nothing applies, still serving`, {
-    timeout: 300_000,
+  it(`survives ${FRAMES} mutated and crafted frames among valid ones: typed closes, all-or-nothing applies, still serving`, {
+    timeout: 900_000,
   }, async () => {
     const seed = testSeed();
     console.log(`session fuzz: seed ${seed}; rerun with DRIFTLESS_SEED=${seed}`);
@@ -110,6 +111,7 @@ describe('a live session under fuzzed frames', () => {
         `session fuzz: broken frames by kind ${JSON.stringify(Object.fromEntries([...tally.kinds].sort()))}`,
       );
       expect(violations.slice(0, 3)).toEqual([]);
+      expect(tally.broken).toBeGreaterThanOrEqual(FRAMES);
       // No session is left open: the peers it heard from are listed, every one disconnected.
       expect(node.replicator.status().filter((row) => row.state !== 'disconnected')).toEqual([]);
       expect(node.replicator.connectedPeers).toEqual([]);
