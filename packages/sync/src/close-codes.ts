@@ -32,7 +32,10 @@ export const CLOSE_CODES = {
   CLUSTER_MISMATCH: 4007,
   /** The same node id is already connected; the newer (or older, by rule) session is closed. */
   DUPLICATE_NODE: 4008,
-  /** The peer sent writes to a read-only replica. */
+  /**
+   * Reserved, never sent by this version: a read-only replica's own ops are refused with
+   * FORBIDDEN_ORIGIN, and writes to it over HTTP get 403 REPLICA_READ_ONLY.
+   */
   REPLICA_READ_ONLY: 4009,
   /** The peer is behind the retained log: reconnect and bootstrap from a snapshot. */
   REBOOTSTRAP: 4010,
