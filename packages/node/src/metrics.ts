@@ -1,10 +1,11 @@
 /**
  * Prometheus metrics for a node, at GET /metrics. Every scrape samples `node.status()` once and
  * sets the metrics from it, so what Prometheus sees is what `driftless status` shows: ops written
- * and applied, conflicts per collection and kind, per-peer state and lag (ops, bytes, seconds,
- * round-trip time), connections, and the store's commit (sync) latency. Write latency is timed at the HTTP server (a local-ack write's
- * time is that of its durable log append). A timer also watches peer lag: crossing the
- * threshold logs a warning, and falling back under it logs the recovery.
+ * and applied, conflicts per collection and kind, per-peer state and lag (ops and log bytes not yet
+ * sent or durable, bytes queued, seconds, round-trip time), connections, and the store's commit
+ * (sync) latency. Write latency is timed at the HTTP server (a local-ack write's time is that of
+ * its durable log append). A timer also watches peer lag: crossing the threshold logs a warning,
+ * and falling back under it logs the recovery.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -30,6 +31,8 @@ export interface MetricsPeer {
   readonly state: string;
   readonly opsNotSent: number;
   readonly opsNotDurable: number;
+  readonly bytesNotSent: number;
+  readonly bytesNotDurable: number;
   readonly bytesQueued: number;
   readonly lagMs: number;
   readonly rttMs: number | undefined;
@@ -132,6 +135,12 @@ export function mountMetrics(node: MetricsNode, options: MetricsOptions = {}): N
   });
   const lagBytes = new Gauge({
     name: 'driftless_peer_lag_bytes',
+    help: "Bytes of this node's log holding ops a peer lacks: not yet sent, or not yet durable there.",
+    labelNames: ['peer', 'stage'],
+    registers,
+  });
+  const queuedBytes = new Gauge({
+    name: 'driftless_peer_queued_bytes',
     help: 'Bytes queued for a peer, not yet on the network.',
     labelNames: ['peer'],
     registers,
@@ -217,14 +226,17 @@ export function mountMetrics(node: MetricsNode, options: MetricsOptions = {}): N
     for (const [origin, seq] of vector) vectorSeq.set({ origin }, seq);
     role.reset();
     role.set({ role: status.role }, 1);
-    for (const gauge of [peerState, lagOps, lagBytes, lagSeconds, rttSeconds, peerConnections]) gauge.reset();
+    for (const gauge of [peerState, lagOps, lagBytes, queuedBytes, lagSeconds, rttSeconds, peerConnections])
+      gauge.reset();
     const open = { inbound: 0, outbound: 0 };
     for (const peer of status.peers) {
       const name = names.of(peer);
       peerState.set({ peer: name, direction: peer.direction, state: peer.state }, 1);
       lagOps.set({ peer: name, stage: 'not_sent' }, peer.opsNotSent);
       lagOps.set({ peer: name, stage: 'not_durable' }, peer.opsNotDurable);
-      lagBytes.set({ peer: name }, peer.bytesQueued);
+      lagBytes.set({ peer: name, stage: 'not_sent' }, peer.bytesNotSent);
+      lagBytes.set({ peer: name, stage: 'not_durable' }, peer.bytesNotDurable);
+      queuedBytes.set({ peer: name }, peer.bytesQueued);
       lagSeconds.set({ peer: name }, peer.lagMs / 1000);
       if (peer.rttMs !== undefined && peer.rttMs !== null) rttSeconds.set({ peer: name }, peer.rttMs / 1000);
       if (peer.state !== 'disconnected' && (peer.direction === 'inbound' || peer.direction === 'outbound')) {
@@ -292,6 +304,7 @@ export function mountMetrics(node: MetricsNode, options: MetricsOptions = {}): N
             state: peer.state,
             lagSeconds: peer.lagMs / 1000,
             opsNotDurable: peer.opsNotDurable,
+            bytesNotDurable: peer.bytesNotDurable,
             thresholdSeconds: thresholdMs / 1000,
           },
           `peer ${name} is ${(peer.lagMs / 1000).toFixed(1)} s behind (threshold ${thresholdMs / 1000} s)`,

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { DriftlessNode, decodeToken } from '../src/index.js';
-import { call, SECRET, startNode, text, until } from './node-harness.js';
+import { call, connected, SECRET, startNode, text, until } from './node-harness.js';
 
 const auth = { authorization: `Bearer ${SECRET}` };
 
@@ -304,6 +304,20 @@ describe('status, admin and extra routes', () => {
       peers: [],
     });
     expect(status.body.digest).toBe(node.status().digest);
+  });
+
+  it('GET /v1/status shows what a disconnected peer lacks, in ops and in log bytes', async () => {
+    const a = await startNode('a');
+    const b = await startNode('b', { peers: [a.url] });
+    await connected(a, b);
+    await b.close();
+    await until(() => a.status().peers[0]?.state === 'disconnected', 'b gone');
+    for (const key of ['x', 'y', 'z']) await call(a, 'PUT', `/v1/c/kv/${key}`, 'v'.repeat(40));
+    const peer = (await call(a, 'GET', '/v1/status')).body.peers[0];
+    expect(peer).toMatchObject({ nodeId: 'b', state: 'disconnected', opsNotSent: 3, opsNotDurable: 3 });
+    // Three entries of one op each, holding 40-byte values.
+    expect(peer.bytesNotDurable).toBeGreaterThan(3 * 40);
+    expect(peer.bytesNotSent).toBe(peer.bytesNotDurable);
   });
 
   it('admin routes need the cluster secret as a bearer token', async () => {

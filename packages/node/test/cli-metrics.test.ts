@@ -48,6 +48,8 @@ function peer(overrides: Partial<MetricsPeer> = {}): MetricsPeer {
     state: 'streaming',
     opsNotSent: 3,
     opsNotDurable: 5,
+    bytesNotSent: 300,
+    bytesNotDurable: 500,
     bytesQueued: 100,
     lagMs: 250,
     rttMs: 1.5,
@@ -104,7 +106,9 @@ describe('metrics', () => {
       'driftless_peer_state{peer="b",direction="outbound",state="streaming"} 1',
       'driftless_peer_lag_ops{peer="b",stage="not_sent"} 3',
       'driftless_peer_lag_ops{peer="b",stage="not_durable"} 5',
-      'driftless_peer_lag_bytes{peer="b"} 100',
+      'driftless_peer_lag_bytes{peer="b",stage="not_sent"} 300',
+      'driftless_peer_lag_bytes{peer="b",stage="not_durable"} 500',
+      'driftless_peer_queued_bytes{peer="b"} 100',
       'driftless_peer_lag_seconds{peer="b"} 0.25',
       'driftless_peer_rtt_seconds{peer="b"} 0.0015',
       'driftless_peer_connections{direction="outbound"} 1',
@@ -172,6 +176,8 @@ describe('metrics', () => {
       event: 'lag-high',
       peer: 'b',
       lagSeconds: 7.5,
+      opsNotDurable: 5,
+      bytesNotDurable: 500,
       thresholdSeconds: 5,
     });
     node.current = status({ peers: [peer({ lagMs: 0 })] });

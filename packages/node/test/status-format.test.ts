@@ -23,6 +23,7 @@ describe('driftless status text', () => {
           direction: 'inbound',
           state: 'disconnected',
           opsNotDurable: 7,
+          bytesNotDurable: 2_560,
           lagMs: 4_000,
           lastClose: { code: 4001, reason: 'shutting down' },
         },
@@ -44,6 +45,8 @@ describe('driftless status text', () => {
         tombstones: { members: ['a', 'b'], stable: { b: 2, a: 3 }, waitingFor: [] },
       }),
     ).toContain('deletes    forgotten below a:3 b:2');
-    expect(text).toMatch(/c\s+in\s+disconnected\s+-\s+0\s+7\s+0 B\s+4\.0 s\s+-\s+4001 shutting down/);
+    expect(text).toMatch(
+      /c\s+in\s+disconnected\s+-\s+0 \/ 0 B\s+7 \/ 2\.5 KiB\s+0 B\s+4\.0 s\s+-\s+4001 shutting down/,
+    );
   });
 });

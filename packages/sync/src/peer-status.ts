@@ -1,13 +1,16 @@
 /**
  * Per-peer replication status, in the spirit of PostgreSQL's pg_stat_replication: what each peer
- * holds durably, how far it lags behind this node in ops and in time, and one row per peer.
+ * holds durably, how far it lags behind this node in ops, in log bytes (see LogBytes) and in time,
+ * and one row per peer.
  *
  * Time lag comes from a history of (when, vector) taken after each durable entry here: a peer lags
  * by the age of the oldest entry its durable vector does not cover. History every known peer has
  * made durable is forgotten; past MAX_LAG_HISTORY entries every other one is dropped (the lag of a
- * peer far behind gets coarser).
+ * peer far behind gets coarser). Lag in bytes is kept per origin instead (LogBytes): a peer's
+ * durable vector need not cover a prefix of this node's log.
  */
-import { type Dot, VersionVector } from '@driftless/core';
+import { type Dot, type LogChunk, VersionVector } from '@driftless/core';
+import { LogBytes } from './log-bytes.js';
 import type { Role } from './protocol/messages.js';
 import type { SyncReplica } from './replica.js';
 import type { PeerSession } from './session/peer-session.js';
@@ -26,6 +29,17 @@ export interface PeerStatus {
   readonly opsNotSent: number;
   /** Ops this node holds that the peer has not acked as durable. */
   readonly opsNotDurable: number;
+  /**
+   * Bytes of this node's log (its encoded entries) holding ops not sent to the peer, like
+   * pg_stat_replication's current − sent LSN; 0 when the peer lacks no op. Exact, in whole entries
+   * logged since replication started here (part of an entry counts as its ops' even share).
+   * Approximate (see LogBytes) only for ops held before replication started, for a peer behind what
+   * every peer known here holds (one never reached), and past MAX_POINTS_PER_ORIGIN entries of one
+   * origin not yet durable at some peer.
+   */
+  readonly bytesNotSent: number;
+  /** Bytes of this node's log holding ops the peer has not acked as durable (as bytesNotSent). */
+  readonly bytesNotDurable: number;
   /** Bytes queued in the transport, not yet on the network. */
   readonly bytesQueued: number;
   /** How long the oldest op not yet durable at the peer has been durable here; 0 when caught up. */
@@ -60,6 +74,8 @@ export class PeerDurability {
   readonly #acked = new Map<string, VersionVector>();
   /** (when, vector) after each durable entry here, for time lag. */
   #history: { at: number; vector: VersionVector }[] = [];
+  /** The bytes of each origin's ops in the log here, for lag in bytes. */
+  readonly #bytes: LogBytes;
   readonly #ackWaiters = new Set<() => void>();
 
   constructor(replica: SyncReplica, now: () => number, closed: () => boolean) {
@@ -67,10 +83,12 @@ export class PeerDurability {
     this.#now = now;
     this.#closed = closed;
     this.#startedAt = now();
+    this.#bytes = new LogBytes(replica.versionVector);
   }
 
-  /** Records the replica's vector after a durable entry here. */
-  appended(): void {
+  /** Records a durable entry here: the replica's vector after it, and its bytes. */
+  appended(chunk: LogChunk): void {
+    this.#bytes.logged(chunk);
     this.#history.push({ at: this.#now(), vector: this.#replica.versionVector });
     if (this.#history.length > MAX_LAG_HISTORY) this.#history = this.#history.filter((_, i) => i % 2 === 0);
   }
@@ -136,9 +154,15 @@ export class PeerDurability {
     return 0;
   }
 
+  /** The bytes of this node's log holding ops `local` covers and `vector` lacks; 0 when it lacks none. */
+  bytesMissing(local: VersionVector, vector: VersionVector): number {
+    return this.#bytes.missing(local, vector);
+  }
+
   /** Forgets history every known peer has made durable. */
   #prune(): void {
     const peers = [...this.vectors(this.#replica.versionVector).values()];
+    if (peers.length > 0) this.#bytes.forget(peers.reduce((held, vector) => held.meet(vector)));
     let drop = 0;
     while (
       drop < this.#history.length &&
@@ -217,6 +241,8 @@ export function peerStatus(
     role: session?.peer?.role,
     opsNotSent: local.opsMissingFrom(sent),
     opsNotDurable: local.opsMissingFrom(durable),
+    bytesNotSent: durability.bytesMissing(local, sent),
+    bytesNotDurable: durability.bytesMissing(local, durable),
     bytesQueued: session?.connection.bufferedBytes ?? 0,
     lagMs: durability.lagMs(durable),
     rttMs: session?.rttMs,

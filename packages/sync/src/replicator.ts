@@ -132,7 +132,7 @@ export class Replicator {
       transfers: { outgoing: new Map(), incoming: new Map() },
     };
     this.#unsubscribe = options.replica.onAppend((chunk) => {
-      this.#durability.appended();
+      this.#durability.appended(chunk);
       // Acks tell peers which of the ops they could send this node are durable here; an entry of
       // only this node's own writes tells them nothing (it reaches them as OPS anyway).
       const me = this.replica.nodeId;

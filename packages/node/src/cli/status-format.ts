@@ -1,6 +1,7 @@
 /**
  * `driftless status` as plain text: a header with the node's identity, vector, digest, op and
- * conflict counts, the log's retained ops and the peers holding them, then one row per peer (state and lag in ops, bytes, seconds, round-trip time).
+ * conflict counts, the log's retained ops and the peers holding them, then one row per peer (state;
+ * lag in ops and log bytes not yet sent or durable, bytes queued, seconds; round-trip time).
  * Plain columns and no colour, so it reads the same on a terminal, in a pipe and in a log.
  */
 
@@ -39,6 +40,8 @@ export interface PeerView {
   readonly role?: string | null;
   readonly opsNotSent?: number;
   readonly opsNotDurable?: number;
+  readonly bytesNotSent?: number;
+  readonly bytesNotDurable?: number;
   readonly bytesQueued?: number;
   readonly lagMs?: number;
   readonly rttMs?: number | null;
@@ -126,8 +129,8 @@ export function formatStatus(status: StatusView): string {
         peer.direction === 'inbound' ? 'in' : 'out',
         peer.state ?? '?',
         peer.role ?? '-',
-        String(peer.opsNotSent ?? 0),
-        String(peer.opsNotDurable ?? 0),
+        `${peer.opsNotSent ?? 0} / ${formatBytes(peer.bytesNotSent ?? 0)}`,
+        `${peer.opsNotDurable ?? 0} / ${formatBytes(peer.bytesNotDurable ?? 0)}`,
         formatBytes(peer.bytesQueued ?? 0),
         formatSeconds((peer.lagMs ?? 0) / 1000),
         peer.rttMs === undefined || peer.rttMs === null ? '-' : `${peer.rttMs.toFixed(1)} ms`,
