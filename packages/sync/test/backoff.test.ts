@@ -1,0 +1,151 @@
+import { MemoryStore } from '@driftless/core';
+import { propertyParameters, seededRandom, testSeed } from '@driftless/core/testing';
+import { ReplicaStore } from '@driftless/crdt';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type BackoffTiming,
+  backoffDelayMs,
+  CLOSE_CODES,
+  DEFAULT_BACKOFF,
+  MemoryNetwork,
+  Replicator,
+  type ReplicatorEvent,
+  syncReplicaOf,
+} from '../src/index.js';
+
+const SECRET = 'backoff-test-secret-0123456789';
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** The ceiling of retry `attempt`: the delay is drawn from [ceiling/2, ceiling]. */
+const ceilingOf = (attempt: number, timing: BackoffTiming) =>
+  Math.min(timing.reconnectMaxMs, timing.reconnectBaseMs * 2 ** Math.min(attempt, 30));
+
+/** The lowest and highest draws of `random` (in [0, 1)). */
+const LOWEST = () => 0;
+const HIGHEST = () => 1 - 2 ** -53;
+/** A draw just under 1, far enough from it that rounding keeps the sum below the ceiling. */
+const HIGH = () => 0.999_999;
+
+async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+describe('backoffDelayMs', () => {
+  it('doubles from half the base with the lowest draw, and up to the ceiling with the highest', () => {
+    const timing = { reconnectBaseMs: 100, reconnectMaxMs: 10_000 };
+    const delays = (random: () => number) =>
+      Array.from({ length: 9 }, (_, attempt) => backoffDelayMs(attempt, timing, random));
+    expect(delays(LOWEST)).toEqual([50, 100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000]);
+    expect(delays(HIGH)).toEqual([99, 199, 399, 799, 1_599, 3_199, 6_399, 9_999, 9_999]);
+    // The highest draw rounds to the ceiling itself: the range is closed, [ceiling/2, ceiling].
+    expect(delays(HIGHEST)).toEqual([100, 200, 400, 800, 1_600, 3_200, 6_400, 10_000, 10_000]);
+  });
+
+  it('never exceeds reconnectMaxMs, however many attempts failed', () => {
+    for (const attempt of [7, 8, 30, 31, 1_000, 1e9, Number.MAX_SAFE_INTEGER]) {
+      expect(backoffDelayMs(attempt, DEFAULT_BACKOFF, LOWEST)).toBe(DEFAULT_BACKOFF.reconnectMaxMs / 2);
+      expect(backoffDelayMs(attempt, DEFAULT_BACKOFF, HIGHEST)).toBe(DEFAULT_BACKOFF.reconnectMaxMs);
+    }
+    // The exponent stops at 30: a base too small to reach the cap by then stays at base · 2^30.
+    const tiny = { reconnectBaseMs: 1, reconnectMaxMs: 2 ** 40 };
+    expect(backoffDelayMs(1_000, tiny, LOWEST)).toBe(2 ** 29);
+  });
+
+  it('draws every delay from [ceiling/2, ceiling], spread over the whole range', () => {
+    const seed = testSeed();
+    const what = `seed ${seed} (rerun: DRIFTLESS_SEED=${seed})`;
+    console.log(`backoff jitter: ${what}`);
+    const random = seededRandom(seed);
+    const timing = { reconnectBaseMs: 100, reconnectMaxMs: 10_000 };
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const ceiling = ceilingOf(attempt, timing);
+      const delays = Array.from({ length: 2_000 }, () => backoffDelayMs(attempt, timing, random));
+      const outside = delays.filter((delay) => delay < ceiling / 2 || delay > ceiling);
+      expect(outside, `attempt ${attempt}, ${what}`).toEqual([]);
+      expect(delays.every(Number.isInteger), what).toBe(true);
+      // Equal jitter: draws land in each quarter of [ceiling/2, ceiling], not only near one end.
+      const quarter = (delay: number) => Math.min(3, Math.floor(((delay - ceiling / 2) / ceiling) * 8));
+      const quarters = new Set(delays.map(quarter));
+      expect([...quarters].sort(), `attempt ${attempt}, ${what}`).toEqual([0, 1, 2, 3]);
+    }
+  });
+
+  it('with the same draw, a retry under the cap waits at least twice as long as the one before', () => {
+    const parameters = propertyParameters(500);
+    console.log(`backoff growth: fast-check seed ${parameters.seed}`);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (base, extra, attempt, draw) => {
+          const timing = { reconnectBaseMs: base, reconnectMaxMs: base + extra };
+          const delay = backoffDelayMs(attempt, timing, () => draw);
+          const next = backoffDelayMs(attempt + 1, timing, () => draw);
+          const ceiling = ceilingOf(attempt, timing);
+          expect(delay).toBeGreaterThanOrEqual(Math.floor(ceiling / 2));
+          expect(delay).toBeLessThanOrEqual(timing.reconnectMaxMs);
+          expect(next).toBeGreaterThanOrEqual(delay);
+          if (ceilingOf(attempt + 1, timing) === 2 * ceiling) expect(next).toBeGreaterThanOrEqual(2 * delay);
+        },
+      ),
+      parameters,
+    );
+  });
+});
+
+describe('Replicator backoff', { timeout: 30_000 }, () => {
+  it('grows while dials fail, and starts over once a session was established', async () => {
+    const network = new MemoryNetwork({ seed: 31 });
+    const timing = { reconnectBaseMs: 4, reconnectMaxMs: 64 };
+    const events: ReplicatorEvent[] = [];
+    const store = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'b' });
+    // The lowest draw every time: each retry waits exactly half its ceiling.
+    const b = await Replicator.start({
+      replica: syncReplicaOf(store),
+      transport: network.transport({ host: 'mem://b' }),
+      clusterId: 'test',
+      secret: SECRET,
+      peers: ['mem://a'],
+      timing,
+      random: LOWEST,
+      onEvent: (event) => events.push(event),
+    });
+    cleanups.push(async () => {
+      await b.close();
+      await store.close();
+    });
+    const retries = () => events.flatMap((event) => (event.type === 'dial-failed' ? [event.retryInMs] : []));
+    // Nothing listens at mem://a yet: every dial fails and the delay doubles up to the cap.
+    await until(() => retries().length >= 6, 'six failed dials');
+    expect(retries().slice(0, 6)).toEqual([2, 4, 8, 16, 32, 32]);
+
+    const storeA = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'a' });
+    const a = await Replicator.start({
+      replica: syncReplicaOf(storeA),
+      transport: network.transport({ host: 'mem://a' }),
+      clusterId: 'test',
+      secret: SECRET,
+      listen: 'mem://a',
+    });
+    await until(() => b.connectedPeers.length === 1, 'b connected');
+    const failedBefore = retries().length;
+    // a goes away: b's session closes (its retry is attempt 0 again) and its dials fail anew.
+    await a.close();
+    await storeA.close();
+    await until(() => retries().length >= failedBefore + 3, 'three more failed dials');
+    const disconnected = events.filter((event) => event.type === 'disconnected');
+    expect(disconnected).toMatchObject([{ type: 'disconnected', peer: 'a', code: CLOSE_CODES.SHUTDOWN }]);
+    // Attempts 1, 2, 3 after the reset, not attempts past 6 at the cap.
+    expect(retries().slice(failedBefore, failedBefore + 3)).toEqual([4, 8, 16]);
+  });
+});
