@@ -116,7 +116,13 @@ function logPeerEvent(logger: Logger, event: ReplicatorEvent): void {
       return;
     case 'disconnected':
       logger.info(
-        { event: 'peer-disconnected', peer: event.peer, code: event.code, reason: event.reason },
+        {
+          event: 'peer-disconnected',
+          peer: event.peer,
+          code: event.code,
+          reason: event.reason,
+          ...(event.retryInMs === undefined ? {} : { retryInMs: event.retryInMs }),
+        },
         `peer ${event.peer} disconnected`,
       );
       return;

@@ -1,4 +1,7 @@
-/** Reconnection delays: exponential with full jitter, so a restarted cluster does not stampede. */
+/**
+ * Reconnection delays: exponential with equal jitter (between half the ceiling and the ceiling), so a
+ * restarted cluster does not stampede.
+ */
 export interface BackoffTiming {
   /** The first retry's upper bound. */
   readonly reconnectBaseMs: number;

@@ -206,10 +206,17 @@ export function peerStatuses(
   const rows: PeerStatus[] = [];
   const seen = new Set<PeerSession>();
   const shown = new Set<string>();
+  const established = new Map<string, PeerSession>();
+  for (const session of peers.sessions) {
+    if (session.phase === 'established' && session.peer) established.set(session.peer.nodeId, session);
+  }
   for (const dialer of peers.dialed) {
-    if (dialer.session) seen.add(dialer.session);
+    // A dialed session that lost to one the peer dialed (both dialed at once): that one is the link.
+    const session =
+      dialer.session ?? (dialer.nodeId === undefined ? undefined : established.get(dialer.nodeId));
+    if (session) seen.add(session);
     if (dialer.nodeId !== undefined) shown.add(dialer.nodeId);
-    rows.push(peerStatus(durability, local, dialer.session, dialer));
+    rows.push(peerStatus(durability, local, session, dialer));
   }
   for (const session of peers.sessions) {
     if (seen.has(session)) continue;

@@ -56,7 +56,17 @@ const DEFAULT_COLLECT_INTERVAL_MS = 5_000;
 /** Something worth a log line. */
 export type ReplicatorEvent =
   | { readonly type: 'connected'; readonly peer: string; readonly outbound: boolean }
-  | { readonly type: 'disconnected'; readonly peer: string; readonly code: number; readonly reason: string }
+  | {
+      readonly type: 'disconnected';
+      readonly peer: string;
+      readonly code: number;
+      readonly reason: string;
+      /**
+       * A session this node dialed: when it dials again. Absent for a session the peer dialed, and
+       * while this node has another session with the same peer (it dials again once that one ends).
+       */
+      readonly retryInMs?: number;
+    }
   | CollectEvent
   | {
       readonly type: 'dial-failed';
@@ -70,7 +80,12 @@ interface Dialer {
   session: PeerSession | undefined;
   /** The node id the url answered with last. */
   nodeId: string | undefined;
+  /** Retries since the last session that lasted (see #stableMs): the backoff's exponent. */
   attempt: number;
+  /** When its session was admitted, while it has one. */
+  establishedAt: number | undefined;
+  /** Its session lost to one the peer dialed: it dials again once that one ends. */
+  waiting: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
   lastClose: { code: number; reason: string } | undefined;
 }
@@ -87,6 +102,12 @@ export class Replicator {
   readonly #random: () => number;
   readonly #now: () => number;
   readonly #backoff: BackoffTiming;
+  /**
+   * A dialed session that lasted this long (a heartbeat interval) worked: the backoff starts over
+   * after it. One closed sooner (refused right after the handshake, say) counts as a failed dial,
+   * so a peer that closes every session at once is not re-dialed every 50–100 ms for ever.
+   */
+  readonly #stableMs: number;
   readonly #onEvent: (event: ReplicatorEvent) => void;
   #role: Role;
   #listener: Listener | undefined;
@@ -115,6 +136,7 @@ export class Replicator {
       this.#onEvent(event),
     );
     const timing: SessionTiming = { ...DEFAULT_SESSION_TIMING, ...sessionTiming(options.timing) };
+    this.#stableMs = timing.heartbeatIntervalMs;
     this.#host = {
       replica: options.replica,
       clusterId: options.clusterId,
@@ -185,6 +207,8 @@ export class Replicator {
         session: undefined,
         nodeId: undefined,
         attempt: 0,
+        establishedAt: undefined,
+        waiting: false,
         timer: undefined,
         lastClose: undefined,
       };
@@ -294,6 +318,8 @@ export class Replicator {
 
   #admit(session: PeerSession): { code: CloseCode; reason: string } | undefined {
     const peer = session.peer?.nodeId as string;
+    // The url answered as `peer` (authenticated): kept even when this session loses to another.
+    for (const dialer of this.#dialers) if (dialer.session === session) dialer.nodeId = peer;
     const existing = this.#byNode.get(peer);
     if (existing && existing !== session) {
       // Two nodes that dial each other keep the connection dialed by the smaller node id; both
@@ -305,11 +331,7 @@ export class Replicator {
       loser.close(CLOSE_CODES.DUPLICATE_NODE, `already connected to ${peer}`);
     }
     this.#byNode.set(peer, session);
-    for (const dialer of this.#dialers) {
-      if (dialer.session !== session) continue;
-      dialer.attempt = 0;
-      dialer.nodeId = peer;
-    }
+    for (const dialer of this.#dialers) if (dialer.session === session) dialer.establishedAt = this.#now();
     if (!session.outbound) this.#inbound.set(peer, undefined);
     this.#acked(session);
     this.#onEvent({ type: 'connected', peer, outbound: session.outbound });
@@ -330,12 +352,33 @@ export class Replicator {
       this.#byNode.delete(peer);
       if (this.#inbound.has(peer)) this.#inbound.set(peer, { code, reason });
     }
-    this.#onEvent({ type: 'disconnected', peer: peer ?? session.connection.label, code, reason });
     const dialer = this.#dialers.find((d) => d.session === session);
+    let retryInMs: number | undefined;
     if (dialer) {
+      if (dialer.establishedAt !== undefined && this.#now() - dialer.establishedAt >= this.#stableMs)
+        dialer.attempt = 0;
       dialer.session = undefined;
+      dialer.establishedAt = undefined;
       dialer.lastClose = { code, reason };
-      this.#retry(dialer);
+      // While a session the peer dialed is up (this one lost to it), dialing again would only be
+      // refused: the dialer waits for that session to end.
+      dialer.waiting = dialer.nodeId !== undefined && this.#byNode.has(dialer.nodeId);
+      if (!dialer.waiting) retryInMs = this.#retry(dialer);
+    }
+    this.#onEvent({
+      type: 'disconnected',
+      peer: peer ?? session.connection.label,
+      code,
+      reason,
+      ...(retryInMs === undefined ? {} : { retryInMs }),
+    });
+    // Dialers that waited for this peer's session to end dial again.
+    if (peer !== undefined && !this.#byNode.has(peer)) {
+      for (const waiting of this.#dialers) {
+        if (!waiting.waiting || waiting.nodeId !== peer) continue;
+        waiting.waiting = false;
+        this.#retry(waiting);
+      }
     }
   }
 

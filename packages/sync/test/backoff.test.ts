@@ -104,9 +104,9 @@ describe('backoffDelayMs', () => {
 });
 
 describe('Replicator backoff', { timeout: 30_000 }, () => {
-  it('grows while dials fail, and starts over once a session was established', async () => {
+  it('grows while dials fail, and starts over after a session that lasted a heartbeat', async () => {
     const network = new MemoryNetwork({ seed: 31 });
-    const timing = { reconnectBaseMs: 4, reconnectMaxMs: 64 };
+    const timing = { reconnectBaseMs: 4, reconnectMaxMs: 64, heartbeatIntervalMs: 10 };
     const events: ReplicatorEvent[] = [];
     const store = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'b' });
     // The lowest draw every time: each retry waits exactly half its ceiling.
@@ -138,14 +138,63 @@ describe('Replicator backoff', { timeout: 30_000 }, () => {
       listen: 'mem://a',
     });
     await until(() => b.connectedPeers.length === 1, 'b connected');
+    // A PONG answered b's first heartbeat: the session has lasted an interval.
+    await until(() => b.status()[0]?.rttMs !== undefined, 'a round trip');
     const failedBefore = retries().length;
     // a goes away: b's session closes (its retry is attempt 0 again) and its dials fail anew.
     await a.close();
     await storeA.close();
     await until(() => retries().length >= failedBefore + 3, 'three more failed dials');
     const disconnected = events.filter((event) => event.type === 'disconnected');
-    expect(disconnected).toMatchObject([{ type: 'disconnected', peer: 'a', code: CLOSE_CODES.SHUTDOWN }]);
+    expect(disconnected).toMatchObject([
+      { type: 'disconnected', peer: 'a', code: CLOSE_CODES.SHUTDOWN, retryInMs: 2 },
+    ]);
     // Attempts 1, 2, 3 after the reset, not attempts past 6 at the cap.
     expect(retries().slice(failedBefore, failedBefore + 3)).toEqual([4, 8, 16]);
+  });
+
+  it('counts a session closed before a heartbeat as a failed dial: a peer that refuses each one is dialed ever less often', async () => {
+    const network = new MemoryNetwork({ seed: 32 });
+    const timing = { reconnectBaseMs: 4, reconnectMaxMs: 64 };
+    // b is a read-only replica holding a write of its own: a refuses every session b opens with
+    // FORBIDDEN_ORIGIN as soon as b sends it, right after the handshake.
+    const storeB = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'b' });
+    await storeB.write('c', 'k', { kind: 'set', value: 1 });
+    const storeA = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'a' });
+    const a = await Replicator.start({
+      replica: syncReplicaOf(storeA),
+      transport: network.transport({ host: 'mem://a' }),
+      clusterId: 'test',
+      secret: SECRET,
+      listen: 'mem://a',
+    });
+    const events: ReplicatorEvent[] = [];
+    const b = await Replicator.start({
+      replica: syncReplicaOf(storeB),
+      transport: network.transport({ host: 'mem://b' }),
+      clusterId: 'test',
+      secret: SECRET,
+      role: 'replica',
+      peers: ['mem://a'],
+      timing,
+      random: LOWEST,
+      onEvent: (event) => events.push(event),
+    });
+    cleanups.push(async () => {
+      await b.close();
+      await a.close();
+      await storeB.close();
+      await storeA.close();
+    });
+    const closes = () => events.flatMap((event) => (event.type === 'disconnected' ? [event] : []));
+    await until(() => closes().length >= 6, 'six refused sessions');
+    expect(events.filter((event) => event.type === 'connected').length).toBeGreaterThanOrEqual(6);
+    for (const close of closes()) expect(close.code).toBe(CLOSE_CODES.FORBIDDEN_ORIGIN);
+    // Each refusal is one more failed attempt, not a fresh start at 2 ms.
+    expect(
+      closes()
+        .slice(0, 6)
+        .map((close) => close.retryInMs),
+    ).toEqual([2, 4, 8, 16, 32, 32]);
   });
 });
