@@ -93,16 +93,21 @@ export class OpStream {
     return this.#link.sendOps(opsFrame(this.#framesOut, bytes), ops.length) && flushed;
   }
 
-  /** Adds an op to the outgoing batch; false when the transport asked to wait. */
+  /**
+   * Adds an op to the outgoing batch; false when the transport asked to wait. A batch holds at most
+   * maxBatchBytes (by an upper bound of its ops' encoding) unless it is a single op larger than that.
+   */
   queue(op: Op): boolean {
+    const bytes = op.key.length * 3 + op.collection.length + Math.max(0, measureValue(op.mutation)) + 16;
+    // The batch goes first when this op would take it past the limit (it went over by up to an op).
+    const sent = this.#batchBytes + bytes > this.#link.maxBatchBytes ? this.flush() : true;
     this.#batch.push(op);
     this.#sent.set(op.origin, op.seq);
-    this.#batchBytes +=
-      op.key.length * 3 + op.collection.length + Math.max(0, measureValue(op.mutation)) + 16;
+    this.#batchBytes += bytes;
     if (this.#batchBytes >= this.#link.maxBatchBytes || this.#batch.length >= MAX_BATCH_OPS) {
-      return this.flush();
+      return this.flush() && sent;
     }
-    return true;
+    return sent;
   }
 
   /** Flushes the batch in a microtask, so ops queued in one turn of the event loop share a frame. */
