@@ -4,7 +4,7 @@
  * (log-sender.ts) decides which ops to send and when (catching-up, live, blocked), asking the stream
  * what the peer lacks.
  */
-import { encodeValidatedOps, type LogChunk, measureValue, type Op, VersionVector } from '@driftless/core';
+import { encodeValidatedOps, type LogChunk, type Op, sizeBound, VersionVector } from '@driftless/core';
 import { opsFrame } from '../protocol/messages.js';
 
 /** What the op stream needs of its session. */
@@ -98,7 +98,8 @@ export class OpStream {
    * maxBatchBytes (by an upper bound of its ops' encoding) unless it is a single op larger than that.
    */
   queue(op: Op): boolean {
-    const bytes = op.key.length * 3 + op.collection.length + Math.max(0, measureValue(op.mutation)) + 16;
+    // Ops come from the log, which admits only validated ones: the bound needs no checks.
+    const bytes = op.key.length * 3 + op.collection.length + sizeBound(op.mutation) + 16;
     // The batch goes first when this op would take it past the limit (it went over by up to an op).
     const sent = this.#batchBytes + bytes > this.#link.maxBatchBytes ? this.flush() : true;
     this.#batch.push(op);
