@@ -1,6 +1,4 @@
-import { MemoryStore } from '@driftless/core';
 import { propertyParameters, seededRandom, testSeed } from '@driftless/core/testing';
-import { ReplicaStore } from '@driftless/crdt';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -9,16 +7,10 @@ import {
   CLOSE_CODES,
   DEFAULT_BACKOFF,
   MemoryNetwork,
-  Replicator,
-  type ReplicatorEvent,
-  syncReplicaOf,
 } from '../src/index.js';
+import { node, openStore, startNode, stopNodes, until } from './test-nodes.js';
 
-const SECRET = 'backoff-test-secret-0123456789';
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(stopNodes);
 
 /** The ceiling of retry `attempt`: the delay is drawn from [ceiling/2, ceiling]. */
 const ceilingOf = (attempt: number, timing: BackoffTiming) =>
@@ -29,14 +21,6 @@ const LOWEST = () => 0;
 const HIGHEST = () => 1 - 2 ** -53;
 /** A draw just under 1, far enough from it that rounding keeps the sum below the ceiling. */
 const HIGH = () => 0.999_999;
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 describe('backoffDelayMs', () => {
   it('doubles from half the base with the lowest draw, and up to the ceiling with the highest', () => {
@@ -107,45 +91,23 @@ describe('Replicator backoff', { timeout: 30_000 }, () => {
   it('grows while dials fail, and starts over after a session that lasted a heartbeat', async () => {
     const network = new MemoryNetwork({ seed: 31 });
     const timing = { reconnectBaseMs: 4, reconnectMaxMs: 64, heartbeatIntervalMs: 10 };
-    const events: ReplicatorEvent[] = [];
-    const store = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'b' });
     // The lowest draw every time: each retry waits exactly half its ceiling.
-    const b = await Replicator.start({
-      replica: syncReplicaOf(store),
-      transport: network.transport({ host: 'mem://b' }),
-      clusterId: 'test',
-      secret: SECRET,
-      peers: ['mem://a'],
-      timing,
-      random: LOWEST,
-      onEvent: (event) => events.push(event),
-    });
-    cleanups.push(async () => {
-      await b.close();
-      await store.close();
-    });
-    const retries = () => events.flatMap((event) => (event.type === 'dial-failed' ? [event.retryInMs] : []));
+    const b = await node(network, 'b', { options: { peers: ['mem://a'], timing, random: LOWEST } });
+    const retries = () =>
+      b.events.flatMap((event) => (event.type === 'dial-failed' ? [event.retryInMs] : []));
     // Nothing listens at mem://a yet: every dial fails and the delay doubles up to the cap.
     await until(() => retries().length >= 6, 'six failed dials');
     expect(retries().slice(0, 6)).toEqual([2, 4, 8, 16, 32, 32]);
 
-    const storeA = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'a' });
-    const a = await Replicator.start({
-      replica: syncReplicaOf(storeA),
-      transport: network.transport({ host: 'mem://a' }),
-      clusterId: 'test',
-      secret: SECRET,
-      listen: 'mem://a',
-    });
-    await until(() => b.connectedPeers.length === 1, 'b connected');
+    const a = await node(network, 'a');
+    await until(() => b.replicator.connectedPeers.length === 1, 'b connected');
     // A PONG answered b's first heartbeat: the session has lasted an interval.
-    await until(() => b.status()[0]?.rttMs !== undefined, 'a round trip');
+    await until(() => b.replicator.status()[0]?.rttMs !== undefined, 'a round trip');
     const failedBefore = retries().length;
     // a goes away: b's session closes (its retry is attempt 0 again) and its dials fail anew.
-    await a.close();
-    await storeA.close();
+    await a.stop();
     await until(() => retries().length >= failedBefore + 3, 'three more failed dials');
-    const disconnected = events.filter((event) => event.type === 'disconnected');
+    const disconnected = b.events.filter((event) => event.type === 'disconnected');
     expect(disconnected).toMatchObject([
       { type: 'disconnected', peer: 'a', code: CLOSE_CODES.SHUTDOWN, retryInMs: 2 },
     ]);
@@ -156,39 +118,17 @@ describe('Replicator backoff', { timeout: 30_000 }, () => {
   it('counts a session closed before a heartbeat as a failed dial: a peer that refuses each one is dialed ever less often', async () => {
     const network = new MemoryNetwork({ seed: 32 });
     const timing = { reconnectBaseMs: 4, reconnectMaxMs: 64 };
+    await node(network, 'a');
     // b is a read-only replica holding a write of its own: a refuses every session b opens with
     // FORBIDDEN_ORIGIN as soon as b sends it, right after the handshake.
-    const storeB = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'b' });
+    const storeB = await openStore('b');
     await storeB.write('c', 'k', { kind: 'set', value: 1 });
-    const storeA = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'a' });
-    const a = await Replicator.start({
-      replica: syncReplicaOf(storeA),
-      transport: network.transport({ host: 'mem://a' }),
-      clusterId: 'test',
-      secret: SECRET,
-      listen: 'mem://a',
+    const b = await startNode(network, storeB, {
+      options: { role: 'replica', peers: ['mem://a'], timing, random: LOWEST },
     });
-    const events: ReplicatorEvent[] = [];
-    const b = await Replicator.start({
-      replica: syncReplicaOf(storeB),
-      transport: network.transport({ host: 'mem://b' }),
-      clusterId: 'test',
-      secret: SECRET,
-      role: 'replica',
-      peers: ['mem://a'],
-      timing,
-      random: LOWEST,
-      onEvent: (event) => events.push(event),
-    });
-    cleanups.push(async () => {
-      await b.close();
-      await a.close();
-      await storeB.close();
-      await storeA.close();
-    });
-    const closes = () => events.flatMap((event) => (event.type === 'disconnected' ? [event] : []));
+    const closes = () => b.events.flatMap((event) => (event.type === 'disconnected' ? [event] : []));
     await until(() => closes().length >= 6, 'six refused sessions');
-    expect(events.filter((event) => event.type === 'connected').length).toBeGreaterThanOrEqual(6);
+    expect(b.events.filter((event) => event.type === 'connected').length).toBeGreaterThanOrEqual(6);
     for (const close of closes()) expect(close.code).toBe(CLOSE_CODES.FORBIDDEN_ORIGIN);
     // Each refusal is one more failed attempt, not a fresh start at 2 ms.
     expect(

@@ -1,29 +1,19 @@
-import { MemoryStore, VersionVector } from '@driftless/core';
-import { type Intent, ReplicaStore } from '@driftless/crdt';
+import { VersionVector } from '@driftless/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  authProof,
   CLOSE_CODES,
-  type Connection,
   createNonce,
   DEFAULT_SESSION_TIMING,
-  decodeMessage,
   encodeMessage,
   MemoryNetwork,
   type Message,
   PROTOCOL_VERSION,
-  Replicator,
   type ReplicatorEvent,
-  type ReplicatorOptions,
-  syncReplicaOf,
 } from '../src/index.js';
 import { Liveness, type LivenessLink } from '../src/session/liveness.js';
+import { authenticatedPeer, node, rawPeer, stopNodes, type TestNode, until, write } from './test-nodes.js';
 
-const SECRET = 'liveness-test-secret-0123456789';
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(stopNodes);
 
 // --- Liveness on its own, under fake timers -----------------------------------------------------
 
@@ -161,48 +151,6 @@ describe('Liveness', () => {
 
 // --- Replicators on the in-memory network -------------------------------------------------------
 
-interface TestNode {
-  readonly store: ReplicaStore;
-  readonly replicator: Replicator;
-  readonly events: ReplicatorEvent[];
-}
-
-async function node(
-  network: MemoryNetwork,
-  id: string,
-  options: Partial<Omit<ReplicatorOptions, 'replica' | 'transport' | 'onEvent'>> = {},
-  limits: { highWaterBytes?: number; lowWaterBytes?: number } = {},
-): Promise<TestNode> {
-  const store = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: id });
-  const events: ReplicatorEvent[] = [];
-  const replicator = await Replicator.start({
-    replica: syncReplicaOf(store),
-    transport: network.transport({ host: `mem://${id}`, ...limits }),
-    clusterId: 'test',
-    secret: SECRET,
-    listen: `mem://${id}`,
-    ...options,
-    timing: { reconnectBaseMs: 5, reconnectMaxMs: 50, ...options.timing },
-    onEvent: (event) => events.push(event),
-  });
-  cleanups.push(async () => {
-    await replicator.close();
-    await store.close();
-  });
-  return { store, replicator, events };
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
-const write = (n: TestNode, key: string, intent: Intent = { kind: 'set', value: key }) =>
-  n.store.write('c', key, intent);
-
 const closes = (n: TestNode) =>
   n.events.flatMap((event) =>
     event.type === 'disconnected' ? [{ code: event.code, reason: event.reason }] : [],
@@ -210,26 +158,6 @@ const closes = (n: TestNode) =>
 
 const count = (n: TestNode, type: ReplicatorEvent['type']) =>
   n.events.filter((event) => event.type === type).length;
-
-/** A raw connection to `url` that records every frame and the close. */
-async function rawPeer(network: MemoryNetwork, url: string, host = 'mem://raw') {
-  const connection: Connection = await network.transport({ host }).dial(url);
-  const frames: Uint8Array[] = [];
-  let closed: { code: number; reason: string } | undefined;
-  connection.open({
-    message: (frame) => frames.push(frame),
-    drain: () => {},
-    close: (code, reason) => {
-      closed = { code, reason };
-    },
-  });
-  return {
-    connection,
-    closed: () => closed,
-    types: () => frames.map((frame) => decodeMessage(frame).type),
-    messages: () => frames.map((frame) => decodeMessage(frame)),
-  };
-}
 
 const hello = (nodeId: string) =>
   encodeMessage({
@@ -254,8 +182,8 @@ describe('heartbeats over the in-memory network', SLOW, () => {
     'a silent one-way cut ($cut) closes the session with TIMEOUT on both sides; after heal the peers replicate again',
     async ({ from, to, deaf }) => {
       const network = new MemoryNetwork({ seed: 41 });
-      const a = await node(network, 'a', { timing: heartbeat });
-      const b = await node(network, 'b', { peers: ['mem://a'], timing: heartbeat });
+      const a = await node(network, 'a', { options: { timing: heartbeat } });
+      const b = await node(network, 'b', { options: { peers: ['mem://a'], timing: heartbeat } });
       await write(a, 'before');
       await until(() => b.store.log.versionVector.get('a') === 1, 'b connected and caught up');
 
@@ -299,8 +227,8 @@ describe('heartbeats over the in-memory network', SLOW, () => {
   it('keeps an idle session over a healthy link open across many heartbeat timeouts', async () => {
     const network = new MemoryNetwork({ seed: 42 });
     const timing = { heartbeatIntervalMs: 10, heartbeatTimeoutMs: 50 };
-    const a = await node(network, 'a', { timing });
-    const b = await node(network, 'b', { peers: ['mem://a'], timing });
+    const a = await node(network, 'a', { options: { timing } });
+    const b = await node(network, 'b', { options: { peers: ['mem://a'], timing } });
     await until(() => a.replicator.connectedPeers.length === 1, 'b connected');
     await until(() => b.replicator.status()[0]?.rttMs !== undefined, 'a PONG at b');
     await new Promise((resolve) => setTimeout(resolve, 10 * timing.heartbeatTimeoutMs));
@@ -315,7 +243,7 @@ describe('the handshake timeout', SLOW, () => {
 
   it('closes a connection that sends nothing with TIMEOUT', async () => {
     const network = new MemoryNetwork({ seed: 43 });
-    const a = await node(network, 'a', { timing });
+    const a = await node(network, 'a', { options: { timing } });
     const peer = await rawPeer(network, 'mem://a');
     await until(() => peer.closed() !== undefined, 'the close');
     expect(peer.closed()).toEqual({ code: CLOSE_CODES.TIMEOUT, reason: 'handshake timed out' });
@@ -326,7 +254,7 @@ describe('the handshake timeout', SLOW, () => {
 
   it('closes a connection that sends HELLO and never AUTH with TIMEOUT', async () => {
     const network = new MemoryNetwork({ seed: 44 });
-    const a = await node(network, 'a', { timing });
+    const a = await node(network, 'a', { options: { timing } });
     const peer = await rawPeer(network, 'mem://a');
     peer.connection.send(hello('raw'));
     await until(() => peer.closed() !== undefined, 'the close');
@@ -341,24 +269,8 @@ describe('the handshake timeout', SLOW, () => {
 
   it('leaves a session that authenticated in time open past the handshake timeout', async () => {
     const network = new MemoryNetwork({ seed: 45 });
-    const a = await node(network, 'a', { timing: { handshakeTimeoutMs: 20 } });
-    const peer = await rawPeer(network, 'mem://a');
-    const nonce = createNonce();
-    peer.connection.send(
-      encodeMessage({
-        type: 'hello',
-        version: PROTOCOL_VERSION,
-        clusterId: 'test',
-        nodeId: 'raw',
-        role: 'multi',
-        nonce,
-      }),
-    );
-    await until(() => peer.types().length > 0, 'HELLO');
-    const theirs = peer.messages()[0];
-    if (theirs?.type !== 'hello') throw new Error('expected HELLO');
-    const proof = authProof(new TextEncoder().encode(SECRET), 'test', 'raw', 'a', theirs.nonce, nonce);
-    peer.connection.send(encodeMessage({ type: 'auth', proof, vector: VersionVector.EMPTY }));
+    const a = await node(network, 'a', { options: { timing: { handshakeTimeoutMs: 20 } } });
+    const peer = await authenticatedPeer(network, 'a', 'raw');
     await until(() => a.replicator.connectedPeers.includes('raw'), 'raw admitted');
     await new Promise((resolve) => setTimeout(resolve, 10 * 20));
     expect(peer.closed()).toBeUndefined();
@@ -372,14 +284,17 @@ describe('a state transfer slower than the heartbeat timeout', SLOW, () => {
     const timing = { heartbeatIntervalMs: 20, heartbeatTimeoutMs: 100, stateChunkBytes: 512 };
     // a holds 400 keys and a truncated log, so b bootstraps from a snapshot; the snapshot crawls
     // over a link with 40 ms of latency and a 2 KiB send buffer (about 2.5 KiB per round trip).
-    const a = await node(network, 'a', { timing }, { highWaterBytes: 2048, lowWaterBytes: 512 });
+    const a = await node(network, 'a', {
+      options: { timing },
+      limits: { highWaterBytes: 2048, lowWaterBytes: 512 },
+    });
     network.setLinkFaults('mem://a', 'mem://b', { latencyMs: 40 });
     for (let i = 0; i < 400; i++) await write(a, `key-${i}`, { kind: 'set', value: 'v'.repeat(50) });
     await a.store.log.truncate(a.store.log.versionVector);
     const snapshotBytes = a.store.state.snapshot().length;
 
     let startedAtMs: number | undefined;
-    const b = await node(network, 'b', { peers: ['mem://a'], timing });
+    const b = await node(network, 'b', { options: { peers: ['mem://a'], timing } });
     await until(() => {
       startedAtMs ??= count(b, 'connected') > 0 ? network.nowMs : undefined;
       return b.store.log.versionVector.get('a') === 400;

@@ -1,67 +1,35 @@
-import { encodeOps, hlcFromWall, type LogChunk, MemoryStore, type Op, VersionVector } from '@driftless/core';
-import { type Intent, ReplicaStore } from '@driftless/crdt';
+import { encodeOps, hlcFromWall, type LogChunk, type Op, VersionVector } from '@driftless/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryNetwork, Replicator, type ReplicatorOptions, syncReplicaOf } from '../src/index.js';
+import { MemoryNetwork } from '../src/index.js';
 import { LogBytes, MAX_POINTS_PER_ORIGIN } from '../src/log-bytes.js';
+import { type NodeSetup, node, stopNodes, type TestNode, until, write } from './test-nodes.js';
 
-const SECRET = 'peer-lag-test-secret-0123456789';
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(stopNodes);
 
-interface TestNode {
-  readonly store: ReplicaStore;
-  readonly replicator: Replicator;
-  /** Every entry logged here since the node started, with its ops' origins and its size. */
-  readonly entries: {
-    readonly origins: readonly string[];
-    readonly seqs: readonly number[];
-    bytes: number;
-  }[];
+/** Every entry logged at a node since it started, with its ops' origins and seqs and its size. */
+interface Entry {
+  readonly origins: readonly string[];
+  readonly seqs: readonly number[];
+  readonly bytes: number;
 }
 
-async function node(
+/** A node (test-nodes.ts) that also lists every entry its log makes durable. */
+async function lagNode(
   network: MemoryNetwork,
   id: string,
-  options: Partial<Omit<ReplicatorOptions, 'replica' | 'transport'>> = {},
-  limits: { highWaterBytes?: number; lowWaterBytes?: number } = {},
-): Promise<TestNode> {
-  const store = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: id });
-  const entries: TestNode['entries'] = [];
-  store.log.onAppend((chunk) =>
+  setup: NodeSetup = {},
+): Promise<TestNode & { readonly entries: Entry[] }> {
+  const started = await node(network, id, setup);
+  const entries: Entry[] = [];
+  started.store.log.onAppend((chunk) =>
     entries.push({
       origins: chunk.ops.map((op) => op.origin),
       seqs: chunk.ops.map((op) => op.seq),
       bytes: chunk.bytes?.length ?? Number.NaN,
     }),
   );
-  const replicator = await Replicator.start({
-    replica: syncReplicaOf(store),
-    transport: network.transport({ host: `mem://${id}`, ...limits }),
-    clusterId: 'test',
-    secret: SECRET,
-    listen: `mem://${id}`,
-    timing: { reconnectBaseMs: 5, reconnectMaxMs: 50 },
-    ...options,
-  });
-  cleanups.push(async () => {
-    await replicator.close();
-    await store.close();
-  });
-  return { store, replicator, entries };
+  return { ...started, entries };
 }
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
-const write = (n: TestNode, key: string, intent: Intent = { kind: 'set', value: key }) =>
-  n.store.write('c', key, intent);
 
 const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
 
@@ -70,8 +38,8 @@ const rowOf = (n: TestNode, peer: string) => n.replicator.status().find((row) =>
 describe('lag in log bytes per peer', () => {
   it('counts the log bytes a partitioned peer lacks, growing with writes, and none once it caught up', async () => {
     const network = new MemoryNetwork({ seed: 41 });
-    const a = await node(network, 'a');
-    const b = await node(network, 'b', { peers: ['mem://a'] });
+    const a = await lagNode(network, 'a');
+    const b = await lagNode(network, 'b', { options: { peers: ['mem://a'] } });
     await write(a, 'before');
     await until(() => rowOf(a, 'b')?.opsNotDurable === 0, 'b holds the first write');
     expect(rowOf(a, 'b')).toMatchObject({ bytesNotSent: 0, bytesNotDurable: 0 });
@@ -118,8 +86,8 @@ describe('lag in log bytes per peer', () => {
   it('separates bytes not sent from bytes not durable while a one-way cut holds what was sent', async () => {
     const network = new MemoryNetwork({ seed: 42 });
     // A small send buffer: the session stops sending once the cut has held 2 KiB.
-    const a = await node(network, 'a', {}, { highWaterBytes: 2048, lowWaterBytes: 512 });
-    await node(network, 'b', { peers: ['mem://a'] });
+    const a = await lagNode(network, 'a', { limits: { highWaterBytes: 2048, lowWaterBytes: 512 } });
+    await lagNode(network, 'b', { options: { peers: ['mem://a'] } });
     await until(() => rowOf(a, 'b')?.state === 'streaming', 'b connected');
     network.cut('mem://a', 'mem://b');
     const logged = a.entries.length;
@@ -143,9 +111,9 @@ describe('lag in log bytes per peer', () => {
 
   it("does not count a peer's own ops, relayed back through a third node, as bytes it lacks", async () => {
     const network = new MemoryNetwork({ seed: 43 });
-    const a = await node(network, 'a');
-    const b = await node(network, 'b', { peers: ['mem://a'] });
-    const c = await node(network, 'c', { peers: ['mem://a', 'mem://b'] });
+    const a = await lagNode(network, 'a');
+    const b = await lagNode(network, 'b', { options: { peers: ['mem://a'] } });
+    const c = await lagNode(network, 'c', { options: { peers: ['mem://a', 'mem://b'] } });
     await until(() => c.replicator.connectedPeers.length === 2, 'c connected to both');
     await until(() => a.replicator.connectedPeers.length === 2, 'a connected to both');
     network.partition(['mem://a'], ['mem://b']);

@@ -5,9 +5,8 @@
  * respect the batch bounds and leave at once under light load, and a restarted peer resumes from
  * what it holds. No assertion depends on how long anything took.
  */
-import { MemoryStore, MemoryVolume, type Store } from '@driftless/core';
+import { MemoryStore, MemoryVolume } from '@driftless/core';
 import { FaultyStore, seededRandom, testSeed } from '@driftless/core/testing';
-import { ReplicaStore } from '@driftless/crdt';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   CLOSE_CODES,
@@ -17,13 +16,20 @@ import {
   type PeerStatus,
   Replicator,
   type ReplicatorEvent,
-  type ReplicatorOptions,
-  type SyncReplica,
   syncReplicaOf,
   type Transport,
 } from '../src/index.js';
-
-const SECRET = 'replicator-contract-secret-0123456789';
+import {
+  type NodeSetup,
+  node,
+  onStop,
+  openStore,
+  SECRET,
+  startNode,
+  stopNodes,
+  type TestNode,
+  until,
+} from './test-nodes.js';
 
 /**
  * Most ops in one OPS frame: op-stream.ts flushes a batch at MAX_BATCH_OPS (4,096), and a log
@@ -34,80 +40,10 @@ const MAX_OPS_PER_FRAME = 4096;
 /** An OPS frame is its tag byte and a u32 frame number, then the op batch. */
 const OPS_HEADER_BYTES = 5;
 
-const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   vi.useRealTimers();
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await stopNodes();
 });
-
-interface TestNode {
-  readonly id: string;
-  readonly store: ReplicaStore;
-  readonly replicator: Replicator;
-  /** Every event the replicator reported. */
-  readonly events: ReplicatorEvent[];
-  /** Closes the replicator, then the store (once; cleanup does it otherwise). */
-  stop(): Promise<void>;
-}
-
-interface NodeSetup {
-  readonly options?: Partial<Omit<ReplicatorOptions, 'replica' | 'transport'>>;
-  /** The node's disk (default: a new MemoryStore). */
-  readonly disk?: Store;
-  /** The node's transport limits (default: the transport's). */
-  readonly limits?: { readonly highWaterBytes?: number; readonly lowWaterBytes?: number };
-  /** Wraps the node's transport, e.g. to record its frames. */
-  readonly transport?: (transport: Transport) => Transport;
-  /** Wraps the replica port, e.g. to count what it receives. */
-  readonly replica?: (replica: SyncReplica) => SyncReplica;
-}
-
-async function openStore(id: string, disk?: Store): Promise<ReplicaStore> {
-  return ReplicaStore.open({ store: disk ?? (await MemoryStore.open()), nodeId: id });
-}
-
-/** Starts a replicator for `store`, listening at mem://<id>. */
-async function startNode(
-  network: MemoryNetwork,
-  store: ReplicaStore,
-  setup: NodeSetup = {},
-): Promise<TestNode> {
-  const id = store.log.nodeId;
-  const events: ReplicatorEvent[] = [];
-  const base = network.transport({ host: `mem://${id}`, ...setup.limits });
-  const replica = syncReplicaOf(store);
-  const replicator = await Replicator.start({
-    replica: setup.replica ? setup.replica(replica) : replica,
-    transport: setup.transport ? setup.transport(base) : base,
-    clusterId: 'test',
-    secret: SECRET,
-    listen: `mem://${id}`,
-    timing: { reconnectBaseMs: 5, reconnectMaxMs: 50 },
-    onEvent: (event) => events.push(event),
-    ...setup.options,
-  });
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await replicator.close();
-    await store.close();
-  };
-  cleanups.push(stop);
-  return { id, store, replicator, events, stop };
-}
-
-async function node(network: MemoryNetwork, id: string, setup: NodeSetup = {}): Promise<TestNode> {
-  return startNode(network, await openStore(id, setup.disk), setup);
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 const write = (n: TestNode, key: string, value: string | Uint8Array = key) =>
   n.store.write('c', key, { kind: 'set', value });
@@ -372,7 +308,7 @@ describe('Replicator protocol contracts', () => {
       timing: { reconnectBaseMs: 5, reconnectMaxMs: 50 },
       onEvent: (event) => twinEvents.push(event),
     });
-    cleanups.push(async () => {
+    onStop(async () => {
       await twin.close();
       await twinStore.close();
     });

@@ -1,66 +1,39 @@
 import { MemoryStore, type Op, VersionVector } from '@driftless/core';
-import { type Intent, ReplicaStore } from '@driftless/crdt';
+import { ReplicaStore } from '@driftless/crdt';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   authProof,
   CLOSE_CODES,
-  type Connection,
   createNonce,
-  decodeMessage,
   encodeMessage,
   MemoryNetwork,
   PROTOCOL_VERSION,
   Replicator,
-  type ReplicatorOptions,
   syncReplicaOf,
 } from '../src/index.js';
+import {
+  authenticatedPeer,
+  type NodeSetup,
+  onStop,
+  rawPeer,
+  SECRET,
+  stopNodes,
+  type TestNode,
+  node as testNode,
+  until,
+  write,
+} from './test-nodes.js';
 
-const SECRET = 'replicator-test-secret-0123456789';
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(stopNodes);
 
-interface TestNode {
-  readonly store: ReplicaStore;
-  readonly replicator: Replicator;
-}
-
-async function node(
+/** A node on the memory network (test-nodes.ts), given its Replicator options and transport limits. */
+const node = (
   network: MemoryNetwork,
   id: string,
-  options: Partial<Omit<ReplicatorOptions, 'replica' | 'transport'>> = {},
-  limits: { highWaterBytes?: number; lowWaterBytes?: number } = {},
-): Promise<TestNode> {
-  const store = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: id });
-  const replicator = await Replicator.start({
-    replica: syncReplicaOf(store),
-    transport: network.transport({ host: `mem://${id}`, ...limits }),
-    clusterId: 'test',
-    secret: SECRET,
-    listen: `mem://${id}`,
-    timing: { reconnectBaseMs: 5, reconnectMaxMs: 50 },
-    ...options,
-  });
-  cleanups.push(async () => {
-    await replicator.close();
-    await store.close();
-  });
-  return { store, replicator };
-}
+  options: NodeSetup['options'] = {},
+  limits: NodeSetup['limits'] = {},
+): Promise<TestNode> => testNode(network, id, { options, limits });
 
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
-const write = (n: TestNode, key: string, intent: Intent = { kind: 'set', value: key }) =>
-  n.store.write('c', key, intent);
-
-/** A raw connection to `url` that records every frame and the close. */
 /**
  * Node a with 400 keys and a truncated log, so a new peer b must bootstrap from a snapshot, sent
  * slowly: small chunks, a small send buffer and 2 ms of latency towards mem://b.
@@ -76,46 +49,6 @@ async function slowSnapshotSource(network: MemoryNetwork): Promise<TestNode> {
   for (let i = 0; i < 400; i++) await write(a, `key-${i}`, { kind: 'set', value: 'v'.repeat(50) });
   await a.store.log.truncate(a.store.log.versionVector);
   return a;
-}
-
-async function rawPeer(network: MemoryNetwork, url: string, host = 'mem://raw') {
-  const connection: Connection = await network.transport({ host }).dial(url);
-  const frames: Uint8Array[] = [];
-  let closed: { code: number; reason: string } | undefined;
-  connection.open({
-    message: (frame) => frames.push(frame),
-    drain: () => {},
-    close: (code, reason) => {
-      closed = { code, reason };
-    },
-  });
-  return {
-    connection,
-    frames,
-    closed: () => closed,
-    messages: () => frames.map((frame) => decodeMessage(frame)),
-  };
-}
-
-/** A raw peer that completes the handshake with node `target` as `nodeId`. */
-async function authenticatedPeer(
-  network: MemoryNetwork,
-  target: string,
-  nodeId: string,
-  role: 'multi' | 'replica',
-) {
-  const peer = await rawPeer(network, `mem://${target}`, `mem://${nodeId}`);
-  const nonce = createNonce();
-  peer.connection.send(
-    encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, clusterId: 'test', nodeId, role, nonce }),
-  );
-  await until(() => peer.frames.length > 0, 'HELLO');
-  const theirs = peer.messages()[0];
-  if (theirs?.type !== 'hello') throw new Error('expected HELLO');
-  const proof = authProof(new TextEncoder().encode(SECRET), 'test', nodeId, target, theirs.nonce, nonce);
-  peer.connection.send(encodeMessage({ type: 'auth', proof, vector: VersionVector.EMPTY }));
-  await until(() => peer.messages().some((m) => m.type === 'auth'), 'AUTH');
-  return peer;
 }
 
 describe('Replicator over the in-memory network', () => {
@@ -436,7 +369,7 @@ describe('Replicator over the in-memory network', () => {
       peers: ['mem://b'],
       timing: { reconnectBaseMs: 5, reconnectMaxMs: 50 },
     });
-    cleanups.push(async () => {
+    onStop(async () => {
       await replicator.close();
       await store.close();
     });
@@ -529,7 +462,7 @@ describe('Replicator over the in-memory network', () => {
       listen: 'mem://a',
       timing: { reconnectBaseMs: 50, reconnectMaxMs: 50 },
     });
-    cleanups.push(async () => {
+    onStop(async () => {
       await replicator.close();
       await store.close();
     });
@@ -587,7 +520,7 @@ describe('Replicator over the in-memory network', () => {
         clearInterval(pings); // the node closed the connection
       }
     }, 10);
-    cleanups.push(async () => clearInterval(pings));
+    onStop(async () => clearInterval(pings));
     let peakQueued = 0;
     const big = 'x'.repeat(1_000);
     for (let i = 0; i < 30 && closes.length === 0; i++) {
@@ -658,7 +591,7 @@ describe('Replicator over the in-memory network', () => {
       peers: ['mem://a'],
       timing: { reconnectBaseMs: 5, reconnectMaxMs: 50 },
     });
-    cleanups.push(() => back.close());
+    onStop(() => back.close());
     await until(() => a.replicator.status()[0]?.opsNotDurable === 0, 'b caught up');
     expect(a.replicator.status()).toMatchObject([{ nodeId: 'b', state: 'streaming', lastClose: undefined }]);
     expect(b.store.state.get('c', 'k2')?.value).toBe('k2');
