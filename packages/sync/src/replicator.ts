@@ -1,6 +1,7 @@
 import { type Dot, DriftlessError, type VersionVector } from '@driftless/core';
-import { type BackoffTiming, backoffDelayMs, DEFAULT_BACKOFF } from './backoff.js';
+import { type BackoffTiming, DEFAULT_BACKOFF } from './backoff.js';
 import { CLOSE_CODES, type CloseCode } from './close-codes.js';
+import { Dialers } from './dialers.js';
 import { type AckResult, PeerDurability, type PeerStatus, peerStatuses } from './peer-status.js';
 import { MIN_SECRET_BYTES } from './protocol/auth.js';
 import { isClusterId, ROLES, type Role } from './protocol/messages.js';
@@ -75,21 +76,6 @@ export type ReplicatorEvent =
       readonly retryInMs: number;
     };
 
-interface Dialer {
-  readonly url: string;
-  session: PeerSession | undefined;
-  /** The node id the url answered with last. */
-  nodeId: string | undefined;
-  /** Retries since the last session that lasted (see #stableMs): the backoff's exponent. */
-  attempt: number;
-  /** When its session was admitted, while it has one. */
-  establishedAt: number | undefined;
-  /** Its session lost to one the peer dialed: it dials again once that one ends. */
-  waiting: boolean;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  lastClose: { code: number; reason: string } | undefined;
-}
-
 /**
  * Replication for one node: accepts peers, dials and re-dials configured peers with backoff,
  * runs a PeerSession per connection, keeps one session per peer node, and tracks what every
@@ -99,19 +85,11 @@ export class Replicator {
   readonly replica: SyncReplica;
   readonly #transport: Transport;
   readonly #host: SessionHost;
-  readonly #random: () => number;
   readonly #now: () => number;
-  readonly #backoff: BackoffTiming;
-  /**
-   * A dialed session that lasted this long (a heartbeat interval) worked: the backoff starts over
-   * after it. One closed sooner (refused right after the handshake, say) counts as a failed dial,
-   * so a peer that closes every session at once is not re-dialed every 50–100 ms for ever.
-   */
-  readonly #stableMs: number;
   readonly #onEvent: (event: ReplicatorEvent) => void;
   #role: Role;
   #listener: Listener | undefined;
-  readonly #dialers: Dialer[] = [];
+  readonly #dialers: Dialers;
   readonly #sessions = new Set<PeerSession>();
   /** The established session of each peer node. */
   readonly #byNode = new Map<string, PeerSession>();
@@ -127,16 +105,34 @@ export class Replicator {
     this.replica = options.replica;
     this.#transport = options.transport;
     this.#role = options.role ?? 'multi';
-    this.#random = options.random ?? Math.random;
     this.#now = options.now ?? Date.now;
-    this.#backoff = { ...DEFAULT_BACKOFF, ...pick(options.timing, ['reconnectBaseMs', 'reconnectMaxMs']) };
     this.#onEvent = options.onEvent ?? (() => {});
     this.#durability = new PeerDurability(options.replica, this.#now, () => this.#closed);
     this.#collector = new TombstoneCollector(options.replica, options.members ?? [], (event) =>
       this.#onEvent(event),
     );
     const timing: SessionTiming = { ...DEFAULT_SESSION_TIMING, ...sessionTiming(options.timing) };
-    this.#stableMs = timing.heartbeatIntervalMs;
+    const random = options.random ?? Math.random;
+    this.#dialers = new Dialers({
+      dial: (url) => this.#transport.dial(url),
+      run: (connection) => {
+        if (this.#closed) {
+          connection.close(CLOSE_CODES.SHUTDOWN, 'the node is shutting down');
+          return undefined;
+        }
+        const session = new PeerSession(this.#host, connection, true);
+        this.#run(session);
+        return session;
+      },
+      backoff: { ...DEFAULT_BACKOFF, ...pick(options.timing, ['reconnectBaseMs', 'reconnectMaxMs']) },
+      stableMs: timing.heartbeatIntervalMs,
+      random,
+      now: this.#now,
+      closed: () => this.#closed,
+      connected: (nodeId) => this.#byNode.has(nodeId),
+      dialFailed: (url, message, retryInMs) =>
+        this.#onEvent({ type: 'dial-failed', url, message, retryInMs }),
+    });
     this.#host = {
       replica: options.replica,
       clusterId: options.clusterId,
@@ -201,20 +197,7 @@ export class Replicator {
       replicator.#listener = await options.transport.listen(options.listen, accept);
     if (options.attach !== undefined) replicator.#listener = await options.attach(accept);
     replicator.#collector.start(options.timing?.collectIntervalMs ?? DEFAULT_COLLECT_INTERVAL_MS);
-    for (const url of options.peers ?? []) {
-      const dialer: Dialer = {
-        url,
-        session: undefined,
-        nodeId: undefined,
-        attempt: 0,
-        establishedAt: undefined,
-        waiting: false,
-        timer: undefined,
-        lastClose: undefined,
-      };
-      replicator.#dialers.push(dialer);
-      void replicator.#dial(dialer);
-    }
+    for (const url of options.peers ?? []) replicator.#dialers.add(url);
     return replicator;
   }
 
@@ -259,7 +242,7 @@ export class Replicator {
    * peer that dialed this node since it started and is disconnected now (its lag keeps growing).
    */
   status(): PeerStatus[] {
-    const peers = { dialed: this.#dialers, sessions: this.#sessions, inbound: this.#inbound };
+    const peers = { dialed: this.#dialers.list, sessions: this.#sessions, inbound: this.#inbound };
     return peerStatuses(this.#durability, this.replica.versionVector, peers);
   }
 
@@ -277,7 +260,7 @@ export class Replicator {
     this.#closed = true;
     this.#unsubscribe();
     await this.#collector.stop();
-    for (const dialer of this.#dialers) clearTimeout(dialer.timer);
+    this.#dialers.stop();
     const sessions = [...this.#sessions];
     for (const session of sessions) session.close(CLOSE_CODES.SHUTDOWN, 'the node is shutting down');
     await this.#listener?.close();
@@ -287,30 +270,6 @@ export class Replicator {
 
   // --- sessions -------------------------------------------------------------------------------
 
-  async #dial(dialer: Dialer): Promise<void> {
-    if (this.#closed) return;
-    dialer.timer = undefined;
-    try {
-      const connection = await this.#transport.dial(dialer.url);
-      if (this.#closed) {
-        connection.close(CLOSE_CODES.SHUTDOWN, 'the node is shutting down');
-        return;
-      }
-      const session = new PeerSession(this.#host, connection, true);
-      dialer.session = session;
-      this.#run(session);
-    } catch (error) {
-      const retryInMs = this.#retry(dialer);
-      this.#onEvent({ type: 'dial-failed', url: dialer.url, message: (error as Error).message, retryInMs });
-    }
-  }
-
-  #retry(dialer: Dialer): number {
-    const delay = backoffDelayMs(dialer.attempt++, this.#backoff, this.#random);
-    if (!this.#closed) dialer.timer = setTimeout(() => void this.#dial(dialer), delay);
-    return delay;
-  }
-
   #run(session: PeerSession): void {
     this.#sessions.add(session);
     session.start();
@@ -318,8 +277,7 @@ export class Replicator {
 
   #admit(session: PeerSession): { code: CloseCode; reason: string } | undefined {
     const peer = session.peer?.nodeId as string;
-    // The url answered as `peer` (authenticated): kept even when this session loses to another.
-    for (const dialer of this.#dialers) if (dialer.session === session) dialer.nodeId = peer;
+    this.#dialers.authenticated(session, peer);
     const existing = this.#byNode.get(peer);
     if (existing && existing !== session) {
       // Two nodes that dial each other keep the connection dialed by the smaller node id; both
@@ -331,7 +289,7 @@ export class Replicator {
       loser.close(CLOSE_CODES.DUPLICATE_NODE, `already connected to ${peer}`);
     }
     this.#byNode.set(peer, session);
-    for (const dialer of this.#dialers) if (dialer.session === session) dialer.establishedAt = this.#now();
+    this.#dialers.established(session);
     if (!session.outbound) this.#inbound.set(peer, undefined);
     this.#acked(session);
     this.#onEvent({ type: 'connected', peer, outbound: session.outbound });
@@ -352,19 +310,7 @@ export class Replicator {
       this.#byNode.delete(peer);
       if (this.#inbound.has(peer)) this.#inbound.set(peer, { code, reason });
     }
-    const dialer = this.#dialers.find((d) => d.session === session);
-    let retryInMs: number | undefined;
-    if (dialer) {
-      if (dialer.establishedAt !== undefined && this.#now() - dialer.establishedAt >= this.#stableMs)
-        dialer.attempt = 0;
-      dialer.session = undefined;
-      dialer.establishedAt = undefined;
-      dialer.lastClose = { code, reason };
-      // While a session the peer dialed is up (this one lost to it), dialing again would only be
-      // refused: the dialer waits for that session to end.
-      dialer.waiting = dialer.nodeId !== undefined && this.#byNode.has(dialer.nodeId);
-      if (!dialer.waiting) retryInMs = this.#retry(dialer);
-    }
+    const retryInMs = this.#dialers.closed(session, code, reason);
     this.#onEvent({
       type: 'disconnected',
       peer: peer ?? session.connection.label,
@@ -372,14 +318,7 @@ export class Replicator {
       reason,
       ...(retryInMs === undefined ? {} : { retryInMs }),
     });
-    // Dialers that waited for this peer's session to end dial again.
-    if (peer !== undefined && !this.#byNode.has(peer)) {
-      for (const waiting of this.#dialers) {
-        if (!waiting.waiting || waiting.nodeId !== peer) continue;
-        waiting.waiting = false;
-        this.#retry(waiting);
-      }
-    }
+    if (peer !== undefined && !this.#byNode.has(peer)) this.#dialers.disconnected(peer);
   }
 
   // --- tombstone collection -------------------------------------------------------------------
