@@ -93,7 +93,8 @@ export class Dialers {
     dialer.establishedAt = undefined;
     dialer.lastClose = { code, reason };
     dialer.waiting = dialer.nodeId !== undefined && host.connected(dialer.nodeId);
-    return dialer.waiting ? undefined : this.#retry(dialer);
+    // A replicator that is closing dials no more: nothing to report.
+    return dialer.waiting || host.closed() ? undefined : this.#retry(dialer);
   }
 
   /** Node `peer` has no session up any more: the dialers that waited for that dial it again. */

@@ -63,8 +63,9 @@ export type ReplicatorEvent =
       readonly code: number;
       readonly reason: string;
       /**
-       * A session this node dialed: when it dials again. Absent for a session the peer dialed, and
-       * while this node has another session with the same peer (it dials again once that one ends).
+       * A session this node dialed: when it dials again. Absent for a session the peer dialed, when
+       * this node is closing, and while this node has another session with the same peer (it dials
+       * again once that one ends).
        */
       readonly retryInMs?: number;
     }

@@ -137,4 +137,15 @@ describe('Replicator backoff', { timeout: 30_000 }, () => {
         .map((close) => close.retryInMs),
     ).toEqual([2, 4, 8, 16, 32, 32]);
   });
+
+  it('names no retry for the sessions it closes when it is closed itself', async () => {
+    const network = new MemoryNetwork({ seed: 33 });
+    await node(network, 'a');
+    const b = await node(network, 'b', { options: { peers: ['mem://a'] } });
+    await until(() => b.replicator.connectedPeers.length === 1, 'b connected');
+    await b.stop();
+    expect(b.events.filter((event) => event.type === 'disconnected')).toEqual([
+      { type: 'disconnected', peer: 'a', code: CLOSE_CODES.SHUTDOWN, reason: 'the node is shutting down' },
+    ]);
+  });
 });
