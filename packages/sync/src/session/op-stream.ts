@@ -24,6 +24,8 @@ export class OpStream {
   readonly #link: OpStreamLink;
   /** Per origin, the highest seq the peer has or has been sent on this session. */
   readonly #sent = new Map<string, number>();
+  /** The peer's own node id, once authenticated: it holds every op of that origin (see holdsOwn). */
+  #own: string | undefined;
   #batch: Op[] = [];
   #batchBytes = 0;
   #flushScheduled = false;
@@ -39,9 +41,22 @@ export class OpStream {
     return VersionVector.from(this.#sent);
   }
 
-  /** The highest seq of `origin` the peer has or has been sent; 0 for none. */
+  /**
+   * The highest seq of `origin` the peer has or has been sent; 0 for none, and Infinity for the
+   * peer's own origin (holdsOwn): no op of it is ever sent to the peer.
+   */
   seq(origin: string): number {
-    return this.#sent.get(origin) ?? 0;
+    return origin === this.#own ? Number.POSITIVE_INFINITY : (this.#sent.get(origin) ?? 0);
+  }
+
+  /**
+   * The peer authenticated as `nodeId`: it holds every op of its own origin. Those it had at the
+   * handshake are in its vector; one written since can only be its own write during this session
+   * (ops go out only once durable at their origin, so no other node can have one it lacks). A relay
+   * that reaches this node before the origin's own copy would otherwise go back to the origin.
+   */
+  holdsOwn(nodeId: string): void {
+    this.#own = nodeId;
   }
 
   /** Records that the peer has these ops (it sent or acked them), so they are never sent to it. */
@@ -74,7 +89,7 @@ export class OpStream {
           others.set(origin, next);
         }
         origin = op.origin;
-        next = others?.get(origin) ?? (this.#sent.get(origin) ?? 0) + 1;
+        next = others?.get(origin) ?? this.seq(origin) + 1;
       }
       if (op.seq !== next) return undefined;
       next++;

@@ -354,6 +354,7 @@ export class PeerSession {
     clearTimeout(this.#handshakeTimer);
     this.#acked = auth.vector;
     this.#stream.learn(auth.vector.entries());
+    this.#stream.holdsOwn((this.#peer as PeerIdentity).nodeId);
     const refusal = this.#host.admit(this);
     if (refusal) {
       this.close(refusal.code, refusal.reason);
