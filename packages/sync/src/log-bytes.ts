@@ -45,15 +45,25 @@ export class LogBytes {
     if (n === 0) return;
     const size = chunk.bytes?.length ?? encodeValidatedOps(chunk.ops).length;
     // Per origin, the ops not recorded yet (every op of a whole entry, in the log's own order).
+    // Ops come in runs of one origin: the maps are consulted once a run, not once an op.
     const fresh = new Map<string, { first: number; last: number; count: number }>();
+    let origin: string | undefined;
+    let recorded = 0;
+    let run: { first: number; last: number; count: number } | undefined;
     for (const op of chunk.ops) {
-      const points = this.#origins.get(op.origin);
-      if (points !== undefined && op.seq <= (points.seqs.at(-1) as number)) continue;
-      const run = fresh.get(op.origin);
+      if (op.origin !== origin) {
+        origin = op.origin;
+        recorded = this.#origins.get(origin)?.seqs.at(-1) ?? 0;
+        run = fresh.get(origin);
+      }
+      if (op.seq <= recorded) continue;
       if (run) {
         run.last = op.seq;
         run.count++;
-      } else fresh.set(op.origin, { first: op.seq, last: op.seq, count: 1 });
+      } else {
+        run = { first: op.seq, last: op.seq, count: 1 };
+        fresh.set(origin, run);
+      }
     }
     for (const [origin, run] of fresh) {
       let points = this.#origins.get(origin);
