@@ -10,8 +10,10 @@ import {
 } from '@driftless/core';
 import { KeyEntry, type Tombstone, typeOf } from './key-entry.js';
 import { KeyTable } from './key-table.js';
+import { compareStamps } from './stamp.js';
 import { badSnapshot, decodeStamp, encodeStamp } from './types/codec-helpers.js';
 import type { TypeName } from './types/crdt-type.js';
+import type { RegisterState } from './types/register.js';
 import { TYPE_NAMES } from './types/registry.js';
 
 /**
@@ -58,6 +60,28 @@ export function encodeEntry(entry: KeyEntry): Value[] {
   }
   return fields;
 }
+
+/**
+ * The register state of an entry that is a plain register: a last-writer-wins value set by the op
+ * that won, with no tombstone and no state of another type. Most keys of a key-value workload are
+ * one; their entries are [0, stamp, [], [...stamp, value]] (plainRegisterEntry), so a checkpoint
+ * stores only the stamp and the value (state-segments.ts). Undefined for any other entry.
+ */
+export function plainRegister(entry: KeyEntry): RegisterState | undefined {
+  if (entry.type !== 'register' || entry.tombstone !== undefined || entry.hidden !== undefined)
+    return undefined;
+  const state = entry.state as RegisterState;
+  const { winner } = entry;
+  if (state.value === undefined || state.stamp === undefined || winner === undefined) return undefined;
+  return compareStamps(winner, state.stamp) === 0 ? state : undefined;
+}
+
+/** encodeEntry of the plain register (see plainRegister) holding `value` as written at this stamp. */
+export function plainRegisterEntry(hlc: Value, origin: Value, seq: Value, value: Value): Value[] {
+  return [REGISTER_CODE, [hlc, origin, seq], [], [hlc, origin, seq, value]];
+}
+
+const REGISTER_CODE = TYPE_NAMES.indexOf('register');
 
 function encodeTombstone(tombstone: Tombstone): Value[] {
   const totals: Value[] = [];

@@ -9,7 +9,8 @@ import {
   VersionVector,
 } from '@driftless/core';
 import { ReplicaState } from './replica-state.js';
-import { loadEntries, type SegmentLayout, STATE_META_TABLE } from './state-segments.js';
+import { loadEntries } from './segment-load.js';
+import { type SegmentLayout, STATE_META_TABLE } from './state-segments.js';
 
 /**
  * How a persistent replica keeps its state: the op log is the source of truth, and the state is

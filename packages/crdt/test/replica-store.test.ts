@@ -159,10 +159,10 @@ async function stored(store: Store, log: OpLog): Promise<ReplicaState> {
       maxDepth: 64,
       maxItems: 1e9,
     }) as Value[];
-    // Format 1 (entries as their encoded bytes) only where a test wrote it as an earlier version would.
-    expect([1, 2]).toContain(segment[0]);
-    for (let i = 1; i < segment.length; i += 3) {
-      const [collection, key, entry] = segment.slice(i, i + 3) as [string, string, Value];
+    // Formats 1 (entries as their encoded bytes) and 2 (entries inline) only where a test wrote
+    // them as an earlier version would.
+    expect([1, 2, 3]).toContain(segment[0]);
+    for (const [collection, key, entry] of segmentCells(segment)) {
       if (entry === null) entries.delete(`${collection}/${key}`);
       else if (entry instanceof Uint8Array)
         entries.set(`${collection}/${key}`, { collection, key, bytes: entry });
@@ -177,6 +177,40 @@ async function stored(store: Store, log: OpLog): Promise<ReplicaState> {
   const state = ReplicaState.load(checkpoint, await vectorAt('collected'), entries.values());
   for await (const chunk of log.readSince(checkpoint)) for (const op of chunk.ops) state.apply(op);
   return state;
+}
+
+/**
+ * A segment's keys as [collection, key, entry | null] (an entry inline, or as its bytes in format 1).
+ * Format 3 is [3, collections, origins, cell…], a cell being 0 (nothing), 1 (an entry) or 2 (a
+ * register's stamp and value) with its collection's index and key; docs/CORE.md › Checkpoints.
+ */
+function segmentCells(segment: Value[]): [string, string, Value][] {
+  if (segment[0] !== 3) {
+    const cells: [string, string, Value][] = [];
+    for (let i = 1; i < segment.length; i += 3)
+      cells.push(segment.slice(i, i + 3) as [string, string, Value]);
+    return cells;
+  }
+  const [, collections, origins] = segment as [number, string[], string[]];
+  const cells: [string, string, Value][] = [];
+  for (let i = 3; i < segment.length; ) {
+    const [tag, c, key] = segment.slice(i, i + 3) as [number, number, string];
+    const collection = collections[c] as string;
+    if (tag === 0) {
+      cells.push([collection, key, null]);
+      i += 3;
+    } else if (tag === 1) {
+      cells.push([collection, key, segment[i + 3] as Value]);
+      i += 4;
+    } else {
+      expect(tag).toBe(2);
+      const [hlc, o, seq, value] = segment.slice(i + 3, i + 7) as [number, number, number, Value];
+      const stamp = [hlc, origins[o] as string, seq];
+      cells.push([collection, key, [0, stamp, [], [...stamp, value]]]);
+      i += 7;
+    }
+  }
+  return cells;
 }
 
 /** The live checkpoint segments, first … next - 1. */
@@ -518,7 +552,7 @@ for (const harness of HARNESSES) {
 
     describe('refuses damaged stored state entries with SNAPSHOT_INVALID, changing nothing on disk', () => {
       const entry: Value = [0, [], [], []];
-      // Segments hold entries inline (format 2); an earlier version wrote their encoded bytes (1).
+      // Earlier versions wrote segments of entries inline (format 2), and of their encoded bytes (1).
       const inline = [
         { what: 'a value that is not an entry', cells: ['docs', 'k0', 'entry'] },
         { what: 'an unknown type code', cells: ['docs', 'k0', [99, [], [], []]] },
@@ -538,9 +572,44 @@ for (const harness of HARNESSES) {
         { what: 'an entry that is neither bytes nor null', cells: ['docs', 'k0', entry] },
         { what: 'an invalid key', cells: ['docs', '', encode(entry)] },
       ];
+      // Format 3, which checkpoints write now: [3, collections, origins, cell…], a cell being
+      // 0 (nothing), 1 (an entry) or 2 (a register's hlc, origin, seq, value) after its collection
+      // index and key.
+      const hlc = 1_800_000_000_000 * 65_536;
+      const cellsV3 = [
+        {
+          what: 'a valid register cell, then an unknown cell',
+          cells: [2, 0, 'k0', hlc, 0, 1, 'v', 9, 0, 'k1'],
+        },
+        { what: 'a collection index out of range', cells: [0, 1, 'k0'] },
+        { what: 'a collection index that is not a whole number', cells: [0, 0.5, 'k0'] },
+        { what: 'an origin index out of range', cells: [2, 0, 'k0', hlc, 1, 1, 'v'] },
+        { what: 'a register cell cut short', cells: [2, 0, 'k0', hlc, 0, 1] },
+        { what: 'a register with a malformed stamp', cells: [2, 0, 'k0', hlc, 0, 0, 'v'] },
+        { what: 'a register with a timestamp that is not one', cells: [2, 0, 'k0', 'then', 0, 1, 'v'] },
+        { what: 'an entry cell whose entry is not an array', cells: [1, 0, 'k0', 'entry'] },
+        { what: 'an entry cell with an unknown type code', cells: [1, 0, 'k0', [99, [], [], []]] },
+        { what: 'an invalid key', cells: [0, 0, ''] },
+      ];
       const damages: readonly { what: string; damage: (store: Store) => Promise<void> }[] = [
+        ...cellsV3.map(({ what, cells }) => ({
+          what: `format 3: ${what}`,
+          damage: (store: Store) => appendSegment(store, [3, ['docs'], ['a'], ...(cells as Value[])]),
+        })),
+        {
+          what: 'format 3: an invalid collection name in its table',
+          damage: (store: Store) => appendSegment(store, [3, ['bad name'], [], 0, 0, 'k0']),
+        },
+        {
+          what: 'format 3: an invalid origin in its table',
+          damage: (store: Store) => appendSegment(store, [3, ['docs'], [''], 2, 0, 'k0', hlc, 0, 1, 'v']),
+        },
+        {
+          what: 'format 3: no tables',
+          damage: (store: Store) => appendSegment(store, [3, 'docs', 'k0', [0, [], [], []]]),
+        },
         ...inline.map(({ what, cells }) => ({
-          what,
+          what: `format 2: ${what}`,
           damage: (store: Store) => appendSegment(store, [2, ...(cells as Value[])]),
         })),
         ...asBytes.map(({ what, cells }) => ({
@@ -549,7 +618,7 @@ for (const harness of HARNESSES) {
         })),
         {
           what: 'a segment of an unknown format',
-          damage: (store) => appendSegment(store, [3, 'docs', 'k0', entry]),
+          damage: (store) => appendSegment(store, [4, 'docs', 'k0', entry]),
         },
         {
           what: 'a segment that is not msgpack',
@@ -666,67 +735,76 @@ for (const harness of HARNESSES) {
       expect(replica.state.digest()).toBe(after);
     });
 
-    it('reads segments of encoded entries (format 1) an earlier version wrote, and keeps them until a compaction', async () => {
-      let store = await create();
-      let replica = await openReplica(store);
-      await runWorkload(replica, store, seededRandom(10), 5);
-      await replica.checkpoint();
-      const digest = replica.state.digest();
-      const reads = readsOf(replica.state);
-      // Rewrite the checkpoint as the earlier version stored it: two segments of encoded entries,
-      // the second one deleting a key the first one holds.
-      const cells: Value[] = [];
-      for (const [collection, key] of replica.state.keyEntries()) {
-        const bytes = replica.state.encodedEntry(collection, key);
-        if (bytes !== undefined) cells.push(collection, key, bytes);
-      }
-      expect(cells.length, 'the workload left keys').toBeGreaterThan(3);
-      await replica.close();
-      const [first, next] = await segmentRange(store);
-      const rewrite: StoreWrite[] = [];
-      for (let n = first; n < next; n++) rewrite.push({ table: SEGMENT_TABLE, key: n, value: undefined });
-      rewrite.push(
-        {
-          table: SEGMENT_TABLE,
-          key: next,
-          value: encode([1, ...cells, 'docs', 'gone-later', encode([0, [], [], []])]),
-        },
-        { table: SEGMENT_TABLE, key: next + 1, value: encode([1, 'docs', 'gone-later', null]) },
-        { table: 'state_meta', key: 'segments', value: encode([next, next + 2]) },
-      );
-      await store.commit(rewrite);
-      store = await reopen(replica, store);
-      replica = await openReplica(store);
-      expect(replica.state.digest()).toBe(digest);
-      expect(readsOf(replica.state)).toEqual(reads);
-      await expectAgreement(replica, store, 'format 1 segments');
-      // Writes go on in format 2 beside them; a compaction rewrites every key in format 2.
-      const formats = async () => {
-        const found = new Set<number>();
-        for await (const { value } of store.range(SEGMENT_TABLE))
-          found.add(
-            (decode(value, { maxFrameBytes: 1 << 30, maxDepth: 64, maxItems: 1e9 }) as number[])[0] as number,
-          );
-        return [...found].sort();
-      };
-      await replica.write('fill', 'f', { kind: 'set', value: 1 });
-      await replica.checkpoint();
-      expect(await formats()).toEqual([1, 2]);
-      for (let round = 0; round < 40 && (await formats()).includes(1); round++) {
-        await Promise.all(
-          Array.from({ length: 64 }, (_, i) =>
-            replica.write('fill', `f${i % 8}`, { kind: 'set', value: round * 64 + i }),
-          ),
+    for (const format of [1, 2] as const) {
+      it(`reads segments of format ${format} an earlier version wrote, and keeps them until a compaction`, async () => {
+        let store = await create();
+        let replica = await openReplica(store);
+        await runWorkload(replica, store, seededRandom(10), 5);
+        await replica.checkpoint();
+        const digest = replica.state.digest();
+        const reads = readsOf(replica.state);
+        // Rewrite the checkpoint as the earlier version stored it: two segments of [collection, key,
+        // entry] (format 1: the entry's encoding; 2: the entry), the second one deleting a key the
+        // first one holds.
+        const cells: Value[] = [];
+        for (const [collection, key] of replica.state.keyEntries()) {
+          const entry =
+            format === 1
+              ? replica.state.encodedEntry(collection, key)
+              : replica.state.entryValue(collection, key);
+          if (entry !== undefined) cells.push(collection, key, entry);
+        }
+        expect(cells.length, 'the workload left keys').toBeGreaterThan(3);
+        await replica.close();
+        const [first, next] = await segmentRange(store);
+        const rewrite: StoreWrite[] = [];
+        for (let n = first; n < next; n++) rewrite.push({ table: SEGMENT_TABLE, key: n, value: undefined });
+        const blank = [0, [], [], []];
+        rewrite.push(
+          {
+            table: SEGMENT_TABLE,
+            key: next,
+            value: encode([format, ...cells, 'docs', 'gone-later', format === 1 ? encode(blank) : blank]),
+          },
+          { table: SEGMENT_TABLE, key: next + 1, value: encode([format, 'docs', 'gone-later', null]) },
+          { table: 'state_meta', key: 'segments', value: encode([next, next + 2]) },
         );
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      expect(await formats()).toEqual([2]);
-      await expectAgreement(replica, store, 'after the compaction');
-      const after = replica.state.digest();
-      store = await reopen(replica, store);
-      replica = await openReplica(store);
-      expect(replica.state.digest()).toBe(after);
-    });
+        await store.commit(rewrite);
+        store = await reopen(replica, store);
+        replica = await openReplica(store);
+        expect(replica.state.digest()).toBe(digest);
+        expect(readsOf(replica.state)).toEqual(reads);
+        await expectAgreement(replica, store, `format ${format} segments`);
+        // Writes go on in format 3 beside them; a compaction rewrites every key in format 3.
+        const formats = async () => {
+          const found = new Set<number>();
+          for await (const { value } of store.range(SEGMENT_TABLE))
+            found.add(
+              (
+                decode(value, { maxFrameBytes: 1 << 30, maxDepth: 64, maxItems: 1e9 }) as number[]
+              )[0] as number,
+            );
+          return [...found].sort();
+        };
+        await replica.write('fill', 'f', { kind: 'set', value: 1 });
+        await replica.checkpoint();
+        expect(await formats()).toEqual([format, 3]);
+        for (let round = 0; round < 40 && (await formats()).includes(format); round++) {
+          await Promise.all(
+            Array.from({ length: 64 }, (_, i) =>
+              replica.write('fill', `f${i % 8}`, { kind: 'set', value: round * 64 + i }),
+            ),
+          );
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        expect(await formats()).toEqual([3]);
+        await expectAgreement(replica, store, 'after the compaction');
+        const after = replica.state.digest();
+        store = await reopen(replica, store);
+        replica = await openReplica(store);
+        expect(replica.state.digest()).toBe(after);
+      });
+    }
   });
 }
 
