@@ -21,6 +21,10 @@ describe('driftless demo', () => {
     expect(output).toMatch(/^ {2}\d+ writes acknowledged/m);
     // Not a TTY: the table is printed as plain blocks, with no escape sequences.
     expect(output).toContain('NODE    WRITES/S');
+    // Each node's worst peer lag, in ops and in log bytes not yet durable there, and in seconds.
+    expect(output).toMatch(/ LAG OPS +LAG BYTES +LAG S /);
+    for (const node of ['lisbon', 'osaka', 'denver'])
+      expect(output).toMatch(new RegExp(`^${node} .* \\d+ +\\d+(\\.\\d)? (B|KiB|MiB) +\\d+\\.\\d `, 'm'));
     expect(output).not.toContain('\x1b[');
     const dir = /data under (\S+)/.exec(output)?.[1] as string;
     expect(existsSync(dir)).toBe(false);
