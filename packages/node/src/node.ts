@@ -8,7 +8,6 @@
  *          ops in flight land) → let requests in flight finish → close connections → close replica
  *          and store
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -18,6 +17,7 @@ import { ReplicaStore } from '@driftless/crdt';
 import { Replicator, type Role, syncReplicaOf } from '@driftless/sync';
 import { listenOn, WsTransport } from '@driftless/sync/ws';
 import { PEER_PATH, urlHost } from './addresses.js';
+import { addAdminRoutes } from './admin-routes.js';
 import { CausalReads } from './causal-reads.js';
 import { type AckRequest, addDataRoutes, type DataHost, type WriteOutcome } from './data-routes.js';
 import { ApiError, apiErrorOf } from './errors.js';
@@ -62,7 +62,6 @@ export class DriftlessNode {
   readonly #causal: CausalReads;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #peers: PeerDirectory;
-  readonly #secretHash: Buffer;
   readonly #unsubscribe: () => void;
   #url = '';
   #digest = { key: '', value: '' };
@@ -84,7 +83,6 @@ export class DriftlessNode {
     this.replicator = replicator;
     this.retention = retention;
     this.server = server;
-    this.#secretHash = sha256(options.secret);
     this.#peers = new PeerDirectory(replicator, options.peers);
     this.#causal = new CausalReads(replica, {
       readTimeoutMs: options.readTimeoutMs,
@@ -95,23 +93,7 @@ export class DriftlessNode {
     this.#feeds = new FeedEndpoint(replica, (event) => this.#emit(event));
     addDataRoutes(this.#router, this.#dataHost());
     this.#router.add('GET', '/v1/status', () => ({ status: 200, body: this.status() }));
-    this.#router.add('POST', '/v1/admin/promote', ({ request, response }) => {
-      this.#authorize(request, response);
-      const previous = this.role();
-      this.promote();
-      return { status: 200, body: { id: this.id, role: this.role(), previous } };
-    });
-    this.#router.add('DELETE', '/v1/admin/slots/:node', async ({ request, response, params }) => {
-      this.#authorize(request, response);
-      const peer = params.node as string;
-      if (!(await this.retention.dropSlot(peer))) {
-        throw new ApiError(
-          'SLOT_NOT_FOUND',
-          `no slot for node ${JSON.stringify(peer)}: see "log.slots" in status`,
-        );
-      }
-      return { status: 200, body: { dropped: peer, log: this.retention.status() } };
-    });
+    addAdminRoutes(this.#router, this, options.secret);
     this.#router.add('GET', FEED_PATH, ({ response }) => {
       response.setHeader('Upgrade', 'websocket');
       throw new ApiError('UPGRADE_REQUIRED', `${FEED_PATH} is a WebSocket: connect with a WebSocket client`);
@@ -351,16 +333,6 @@ export class DriftlessNode {
     refuseUpgrade(socket, error.status, error.toJSON());
   }
 
-  #authorize(request: IncomingMessage, response: ServerResponse): void {
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer (.+)$/i.exec(header);
-    const given = match?.[1] === undefined ? undefined : sha256(Buffer.from(match[1], 'utf8'));
-    if (given === undefined || !timingSafeEqual(given, this.#secretHash)) {
-      response.setHeader('WWW-Authenticate', 'Bearer realm="driftless admin"');
-      throw new ApiError('UNAUTHORIZED', 'admin routes need "Authorization: Bearer <cluster secret>"');
-    }
-  }
-
   // --- what the data routes need --------------------------------------------------------------
 
   #dataHost(): DataHost {
@@ -445,8 +417,4 @@ function emitTo(listener: (event: NodeEvent) => void, event: NodeEvent): void {
   } catch {
     // A logger's failure must not take the node down.
   }
-}
-
-function sha256(bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(bytes).digest();
 }
