@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   'OP_GAP',
   'LOG_TRUNCATED',
   'LOG_FAILED',
+  'ORIGIN_REWOUND',
   // conflict resolution
   'MUTATION_INVALID',
   'TYPE_CONFLICT',

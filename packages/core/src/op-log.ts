@@ -63,6 +63,8 @@ export class OpLog {
   /** Ops at or below this are no longer served: the stored base, raised at once by installs begun. */
   #base: VersionVector;
   #closed = false;
+  /** Why local writes are refused, once refuseLocalWrites was called. */
+  #localRefusal: DriftlessError | undefined;
   readonly #installListeners = new Set<(vector: VersionVector) => void>();
   readonly #retentions = new Set<LogRetention>();
 
@@ -110,6 +112,7 @@ export class OpLog {
     let extra: readonly StoreWrite[];
     try {
       this.#assertWritable();
+      if (this.#localRefusal) throw this.#localRefusal;
       for (const write of writes) validateWrite(write);
       let seq = this.#admitted.get(this.nodeId) ?? 0;
       ops = writes.map(
@@ -129,6 +132,21 @@ export class OpLog {
     }
     if (ops.length === 0 && extra.length === 0) return Promise.resolve(ops);
     return this.#writer.enqueue({ ops, writes: extra }).then(() => ops);
+  }
+
+  /**
+   * Refuses every local write from now on (appendLocal rejects with `error`); ops from other
+   * replicas are still appended. For a log that has lost ops of its own origin which other replicas
+   * hold (its store was wiped, or restored from an older backup): its next write would take a seq
+   * one of those ops already has, and every replica holding that op would drop the write as known.
+   */
+  refuseLocalWrites(error: DriftlessError): void {
+    this.#localRefusal ??= error;
+  }
+
+  /** Why local writes are refused (see refuseLocalWrites), if they are. */
+  get localRefusal(): DriftlessError | undefined {
+    return this.#localRefusal;
   }
 
   /**

@@ -35,6 +35,11 @@ export const API_ERRORS = {
   TYPE_CONFLICT: 409,
   /** A Yjs update builds on document state this node does not hold: sync the Y.Doc with the key first. */
   YJS_MISSING_DEPENDENCY: 409,
+  /**
+   * A peer holds ops of this node's own origin that its log lacks (its data was lost, or restored
+   * from an older backup): a write would reuse their seqs, so the node refuses writes for good.
+   */
+  ORIGIN_REWOUND: 409,
   /** The body is larger than the node's maxBodyBytes; it was not read past the limit. */
   BODY_TOO_LARGE: 413,
   /** The change feed is a WebSocket: send an upgrade request. */
@@ -94,6 +99,7 @@ export function apiErrorOf(error: unknown): ApiError {
   switch (error.code) {
     case 'TYPE_CONFLICT':
     case 'YJS_MISSING_DEPENDENCY':
+    case 'ORIGIN_REWOUND':
       return new ApiError(error.code, error.message, { cause: error });
     case 'INVALID_ARGUMENT':
     case 'MUTATION_INVALID':

@@ -145,6 +145,12 @@ export interface NodeStatus {
     readonly waitingFor: readonly string[];
     readonly collectedBelow: Record<string, number>;
   };
+  /**
+   * Present once a peer showed that this node lost ops of its own origin (its data wiped, or
+   * restored from an older backup): the peer, the seq it holds, and where this node's log ends.
+   * The node refuses writes from then on (ORIGIN_REWOUND).
+   */
+  readonly rewound?: { readonly peer: string; readonly held: number; readonly own: number };
 }
 
 /** NodeOptions checked, with every default filled in. */

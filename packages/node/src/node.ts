@@ -208,6 +208,7 @@ export class DriftlessNode {
       peers: this.replicator.status(),
       log: this.retention.status(),
       tombstones: this.#tombstones(),
+      ...(this.replicator.rewound ? { rewound: this.replicator.rewound } : {}),
     };
   }
 

@@ -24,6 +24,7 @@ export {
   parseMemoryAddress,
   type TraceEntry,
 } from './memory-network.js';
+export type { OriginEvent } from './origin-check.js';
 export type { AckResult, PeerStatus } from './peer-status.js';
 export { authProof, createNonce, MIN_SECRET_BYTES } from './protocol/auth.js';
 export {

@@ -50,6 +50,12 @@ export interface SyncReplica {
    * the vector the state holds before anything changes, and may throw to refuse it.
    */
   installState(bytes: Uint8Array, check?: (vector: VersionVector) => void): Promise<number>;
+  /**
+   * Refuses every local write from now on with `error` (OpLog.refuseLocalWrites): a peer holds ops
+   * of this replica's own origin that it lacks, so a new write would reuse a dot. Absent: the
+   * replica takes no local writes through anything replication could stop.
+   */
+  refuseLocalWrites?(error: DriftlessError): void;
   /** Tombstones below this vector have been collected (absent: the replica never collects). */
   readonly collectedBelow?: VersionVector;
   /**
@@ -69,6 +75,7 @@ export interface ReplicaStoreLike {
     onAppend(listener: (chunk: LogChunk) => void): () => void;
     onInstall(listener: () => void): () => void;
     settled(): Promise<void>;
+    refuseLocalWrites(error: DriftlessError): void;
   };
   readonly state: {
     readonly versionVector: VersionVector;
@@ -107,6 +114,7 @@ export function syncReplicaOf(store: ReplicaStoreLike): SyncReplica {
     onInstall: (listener) => log.onInstall(listener),
     receive: async (ops, batch) => (await store.receive(ops, batch)).length,
     installState: (bytes, check) => store.installState(bytes, check),
+    refuseLocalWrites: (error) => log.refuseLocalWrites(error),
     get collectedBelow() {
       return state.collectedBelow;
     },

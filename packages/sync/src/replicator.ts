@@ -2,6 +2,7 @@ import { type Dot, DriftlessError, type VersionVector } from '@driftless/core';
 import { type BackoffTiming, DEFAULT_BACKOFF } from './backoff.js';
 import { CLOSE_CODES, type CloseCode } from './close-codes.js';
 import { Dialers } from './dialers.js';
+import { type OriginEvent, originEvents, rewoundMessage } from './origin-check.js';
 import { type AckResult, PeerDurability, type PeerStatus, peerStatuses } from './peer-status.js';
 import { MIN_SECRET_BYTES } from './protocol/auth.js';
 import { isClusterId, ROLES, type Role } from './protocol/messages.js';
@@ -70,6 +71,7 @@ export type ReplicatorEvent =
       readonly retryInMs?: number;
     }
   | CollectEvent
+  | OriginEvent
   | {
       readonly type: 'dial-failed';
       readonly url: string;
@@ -101,6 +103,8 @@ export class Replicator {
   readonly #unsubscribe: () => void;
   #closed = false;
   readonly #collector: TombstoneCollector;
+  /** Set once a peer showed this node lost ops of its own origin (see origin-check.ts). */
+  #rewound: Extract<OriginEvent, { type: 'rewound' }> | undefined;
 
   private constructor(options: ReplicatorOptions, secret: Uint8Array) {
     this.replica = options.replica;
@@ -213,6 +217,15 @@ export class Replicator {
   }
 
   /**
+   * The first peer that showed this node lost ops of its own origin, with how far each holds them
+   * (see origin-check.ts); the replica refuses local writes since. Undefined when none has.
+   */
+  get rewound(): { readonly peer: string; readonly held: number; readonly own: number } | undefined {
+    const rewound = this.#rewound;
+    return rewound && { peer: rewound.peer, held: rewound.held, own: rewound.own };
+  }
+
+  /**
    * Changes this node's role (a replica's promotion). Sessions are re-established so every peer
    * learns the new role.
    */
@@ -278,6 +291,14 @@ export class Replicator {
 
   #admit(session: PeerSession): { code: CloseCode; reason: string } | undefined {
     const peer = session.peer?.nodeId as string;
+    const me = this.replica.nodeId;
+    for (const event of originEvents(me, this.replica.versionVector, peer, session.acked)) {
+      if (event.type === 'rewound' && this.#rewound === undefined) {
+        this.#rewound = event;
+        this.replica.refuseLocalWrites?.(new DriftlessError('ORIGIN_REWOUND', rewoundMessage(me, event)));
+      }
+      this.#onEvent(event);
+    }
     this.#dialers.authenticated(session, peer);
     const existing = this.#byNode.get(peer);
     if (existing && existing !== session) {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DriftlessError } from '../errors.js';
 import { hlcFromWall } from '../hlc.js';
 import type { Op, Write } from '../op.js';
 import { decodeOps, encodeOps } from '../op-codec.js';
@@ -206,6 +207,19 @@ export function runOpLogConformance(name: string, harness: StoreHarness): void {
       expect(next?.hlc).toBeGreaterThan(lastHlc);
       expect(again.baseVector.toJSON()).toEqual({ a: 2 });
       expect(await again.verify()).toEqual({ entries: 2, ops: 2 });
+    });
+
+    it('refuses local writes after refuseLocalWrites, and still appends other origins', async () => {
+      const log = await openLog(await create());
+      await log.appendLocal([write('x')]);
+      const why = new DriftlessError('ORIGIN_REWOUND', 'peer b holds a:7');
+      log.refuseLocalWrites(why);
+      log.refuseLocalWrites(new DriftlessError('ORIGIN_REWOUND', 'a later one'));
+      expect(log.localRefusal).toBe(why);
+      await expect(log.appendLocal([write('y')])).rejects.toBe(why);
+      expect(log.versionVector.toJSON(), 'no seq was taken').toEqual({ a: 1 });
+      expect(dots(await log.append([remoteOp('b', 1)]))).toEqual(['b:1']);
+      expect(log.versionVector.toJSON()).toEqual({ a: 1, b: 1 });
     });
 
     it('refuses a store that belongs to another node with STORE_WRONG_NODE', async () => {

@@ -29,6 +29,8 @@ export interface StatusView {
     readonly stable?: Readonly<Record<string, number>> | null;
     readonly waitingFor?: readonly string[];
   };
+  /** Set once a peer showed this node lost ops of its own origin: it refuses writes. */
+  readonly rewound?: { readonly peer: string; readonly held: number; readonly own: number };
 }
 
 /** One peer's row (the JSON of the sync PeerStatus). */
@@ -85,6 +87,14 @@ export function formatStatus(status: StatusView): string {
   if (status.clusterId) header.push(`cluster ${status.clusterId}`);
   if (status.url) header.push(status.url);
   lines.push(header.join('   '));
+  if (status.rewound) {
+    const { peer, held, own } = status.rewound;
+    lines.push(
+      `WRITES REFUSED: peer ${peer} holds this node's own ops up to seq ${held}, its log only to ${own}` +
+        ' (data lost or restored from an older backup): restore its latest data, or start it afresh' +
+        ' under a new node id',
+    );
+  }
   lines.push(`vector     ${formatVector(status.vector)}`);
   lines.push(`digest     ${status.digest}`);
   if (status.ops) {
