@@ -157,7 +157,8 @@ function readCells(
   const width = { [CELL.nothing]: 3, [CELL.entry]: 4, [CELL.register]: 7 } as Record<number, number>;
   const starts: number[] = [];
   for (let i = 3; i < segment.length; ) {
-    const size = width[segment[i] as number];
+    const tag = segment[i];
+    const size = typeof tag === 'number' ? width[tag] : undefined;
     if (
       size === undefined ||
       i + size > segment.length ||

@@ -581,6 +581,7 @@ for (const harness of HARNESSES) {
           what: 'a valid register cell, then an unknown cell',
           cells: [2, 0, 'k0', hlc, 0, 1, 'v', 9, 0, 'k1'],
         },
+        { what: 'a cell whose tag is a string', cells: ['2', 0, 'k0', hlc, 0, 1, 'v'] },
         { what: 'a collection index out of range', cells: [0, 1, 'k0'] },
         { what: 'a collection index that is not a whole number', cells: [0, 0.5, 'k0'] },
         { what: 'an origin index out of range', cells: [2, 0, 'k0', hlc, 1, 1, 'v'] },
