@@ -44,6 +44,14 @@ export const ERROR_CODES = [
   'INVALID_ARGUMENT',
 ] as const;
 
+/**
+ * What to do about a damaged store, for the messages that report one. Under its old id a node
+ * started afresh would refuse writes once a peer shows it lost ops of its own (ORIGIN_REWOUND).
+ */
+export const DAMAGED_STORE_ADVICE =
+  'restore the data directory from a backup, or remove it and start the node under a new node id ' +
+  '(it bootstraps from its peers)';
+
 /** A stable error code. */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -6,6 +6,7 @@ export { decode, encode, encodeValidated } from './codec.js';
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanFrame } from './codec-scan.js';
 export {
   ClockSkewError,
+  DAMAGED_STORE_ADVICE,
   DriftlessError,
   ERROR_CODES,
   type ErrorCode,

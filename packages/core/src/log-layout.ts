@@ -1,5 +1,5 @@
 import { decode, encode } from './codec.js';
-import { StorageError } from './errors.js';
+import { DAMAGED_STORE_ADVICE, StorageError } from './errors.js';
 import { isHlc } from './hlc.js';
 import type { StoreKey, StoreWrite } from './store.js';
 import { VersionVector } from './version-vector.js';
@@ -46,8 +46,7 @@ export function metaWrite(key: string, value: Parameters<typeof encode>[0]): Sto
 function corrupt(what: string, cause?: unknown): never {
   throw new StorageError(
     'STORE_CORRUPT',
-    `the op log's ${what} is unreadable: the store is damaged. Restore the data directory from a backup, ` +
-      'or remove it and let the node re-bootstrap from a peer',
+    `the op log's ${what} is unreadable: the store is damaged; ${DAMAGED_STORE_ADVICE}`,
     { cause },
   );
 }

@@ -1,4 +1,5 @@
 import {
+  DAMAGED_STORE_ADVICE,
   DriftlessError,
   decode,
   isCollectionName,
@@ -189,7 +190,7 @@ function readCells(
 function damaged(what: string, cause?: unknown): never {
   throw new DriftlessError(
     'SNAPSHOT_INVALID',
-    `${what}: the store is damaged; restore it from a backup, or remove it and let the replica re-bootstrap from a peer`,
+    `${what}: the store is damaged; ${DAMAGED_STORE_ADVICE}`,
     cause === undefined ? undefined : { cause },
   );
 }

@@ -1,4 +1,5 @@
 import {
+  DAMAGED_STORE_ADVICE,
   DriftlessError,
   decode,
   encode,
@@ -65,8 +66,7 @@ export async function loadState(store: Store, log: OpLog): Promise<LoadedState> 
   if (!log.canServe(checkpoint)) {
     throw new DriftlessError(
       'STORE_CORRUPT',
-      'the op log no longer holds the ops above the state checkpoint: restore from a backup, or remove the ' +
-        'data directory and let the replica re-bootstrap from a peer',
+      `the op log no longer holds the ops above the state checkpoint: ${DAMAGED_STORE_ADVICE}`,
     );
   }
   const state = ReplicaState.load(checkpoint, collected ?? VersionVector.EMPTY, entries);

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { StorageError } from '../errors.js';
+import { DAMAGED_STORE_ADVICE, StorageError } from '../errors.js';
 
 /**
  * A check of LMDB's data file before LMDB maps it. lmdb-js crashes the whole process (SIGSEGV)
@@ -68,9 +68,5 @@ function isPageSize(size: number): boolean {
 }
 
 function damaged(path: string, why: string): never {
-  throw new StorageError(
-    'STORE_CORRUPT',
-    `${path} is damaged: ${why}. Restore the data directory from a backup, or remove it and let the node ` +
-      're-bootstrap from a peer',
-  );
+  throw new StorageError('STORE_CORRUPT', `${path} is damaged: ${why}: ${DAMAGED_STORE_ADVICE}`);
 }

@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { StorageError } from '../errors.js';
+import { DAMAGED_STORE_ADVICE, StorageError } from '../errors.js';
 import {
   type RangeOptions,
   type Store,
@@ -261,8 +261,7 @@ function storageFailure(error: unknown, dir: string): StorageError {
   }
   return new StorageError(
     'STORE_CORRUPT',
-    `the store in ${dir} cannot be read (${message}): restore the directory from a backup, ` +
-      'or remove it and let the node re-bootstrap from a peer',
+    `the store in ${dir} cannot be read (${message}): ${DAMAGED_STORE_ADVICE}`,
     { cause: error },
   );
 }
