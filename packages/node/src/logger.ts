@@ -149,13 +149,6 @@ function logPeerEvent(logger: Logger, event: ReplicatorEvent): void {
           '(restore its latest data, or start it afresh under a new node id)',
       );
       return;
-    case 'peer-rewound':
-      logger.error(
-        { event: 'peer-origin-rewound', peer: event.peer, held: event.held, own: event.own },
-        `peer ${event.peer} lost ops of its own origin: this node holds them up to seq ${event.held}, ` +
-          `its log only to ${event.own} (it refuses writes until its operator acts)`,
-      );
-      return;
     default:
       logger.info({ event: `peer-${(event as { type: string }).type}` }, 'peer event');
   }

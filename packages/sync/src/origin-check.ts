@@ -1,35 +1,38 @@
 import type { VersionVector } from '@driftless/core';
 
 /**
- * What the vectors of a handshake say about lost data. A node's log holds every op of its own
- * origin it ever made durable, and an op leaves its origin only once durable there: a peer that
- * holds more of a node's own origin than the node itself means the node lost data (its store was
- * wiped, or restored from an older backup). Its next write would then take a seq that one of those
- * ops already has, and every replica holding that op would drop the write as one it knows.
+ * What a peer's AUTH vector says about this node's own origin. The node's log holds every op of its
+ * own origin it ever made durable, and an op leaves its origin only once durable there: the peer
+ * had each op of its vector before sending it, so each op of this node's origin in it was durable
+ * here before. A vector holding more of this origin than the log means the node lost data (its
+ * store was wiped, or restored from an older backup). Its next write would then take a seq that one
+ * of those ops already has, and every replica holding that op would drop the write as one it knows.
  *
- * Both ends see it: the node that lost its ops ('rewound') and the peer that holds them
- * ('peer-rewound'). A node that wrote more ops since the loss than it lost shows no gap, and is
- * not caught here.
+ * Only the node itself can tell. The peer cannot judge the node's vector by what it holds of the
+ * node's origin: ops the node wrote after sending its vector may have reached the peer through
+ * other nodes before the peer reads it (fault schedules 728957893 and 728957896 showed it). A node
+ * that wrote more ops since the loss than it lost shows no gap, and is not caught.
  */
-export type OriginEvent =
-  /** This node's log ends at `own` of its own origin; `peer` holds up to `held`. */
-  | { readonly type: 'rewound'; readonly peer: string; readonly held: number; readonly own: number }
-  /** `peer`'s log ends at `own` of its own origin; this node holds up to `held`. */
-  | { readonly type: 'peer-rewound'; readonly peer: string; readonly held: number; readonly own: number };
+export interface OriginEvent {
+  readonly type: 'rewound';
+  /** The peer whose vector showed it. */
+  readonly peer: string;
+  /** The highest seq of this node's origin the peer holds. */
+  readonly held: number;
+  /** The highest seq of this node's origin its log holds. */
+  readonly own: number;
+}
 
-/** The OriginEvents of a handshake between node `me` (vector `ours`) and `peer` (vector `theirs`). */
-export function originEvents(
+/** The OriginEvent of a handshake of node `me` (its log at `ours`) with `peer` (vector `theirs`). */
+export function originCheck(
   me: string,
   ours: VersionVector,
   peer: string,
   theirs: VersionVector,
-): OriginEvent[] {
-  const events: OriginEvent[] = [];
-  if (theirs.get(me) > ours.get(me))
-    events.push({ type: 'rewound', peer, held: theirs.get(me), own: ours.get(me) });
-  if (ours.get(peer) > theirs.get(peer))
-    events.push({ type: 'peer-rewound', peer, held: ours.get(peer), own: theirs.get(peer) });
-  return events;
+): OriginEvent | undefined {
+  const held = theirs.get(me);
+  const own = ours.get(me);
+  return held > own ? { type: 'rewound', peer, held, own } : undefined;
 }
 
 /** Why a node that lost ops of its own origin refuses writes, and what its operator can do. */

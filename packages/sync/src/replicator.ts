@@ -2,7 +2,7 @@ import { type Dot, DriftlessError, type VersionVector } from '@driftless/core';
 import { type BackoffTiming, DEFAULT_BACKOFF } from './backoff.js';
 import { CLOSE_CODES, type CloseCode } from './close-codes.js';
 import { Dialers } from './dialers.js';
-import { type OriginEvent, originEvents, rewoundMessage } from './origin-check.js';
+import { type OriginEvent, originCheck, rewoundMessage } from './origin-check.js';
 import { type AckResult, PeerDurability, type PeerStatus, peerStatuses } from './peer-status.js';
 import { MIN_SECRET_BYTES } from './protocol/auth.js';
 import { isClusterId, ROLES, type Role } from './protocol/messages.js';
@@ -104,7 +104,7 @@ export class Replicator {
   #closed = false;
   readonly #collector: TombstoneCollector;
   /** Set once a peer showed this node lost ops of its own origin (see origin-check.ts). */
-  #rewound: Extract<OriginEvent, { type: 'rewound' }> | undefined;
+  #rewound: OriginEvent | undefined;
 
   private constructor(options: ReplicatorOptions, secret: Uint8Array) {
     this.replica = options.replica;
@@ -292,12 +292,13 @@ export class Replicator {
   #admit(session: PeerSession): { code: CloseCode; reason: string } | undefined {
     const peer = session.peer?.nodeId as string;
     const me = this.replica.nodeId;
-    for (const event of originEvents(me, this.replica.versionVector, peer, session.acked)) {
-      if (event.type === 'rewound' && this.#rewound === undefined) {
-        this.#rewound = event;
-        this.replica.refuseLocalWrites?.(new DriftlessError('ORIGIN_REWOUND', rewoundMessage(me, event)));
+    const rewound = originCheck(me, this.replica.versionVector, peer, session.acked);
+    if (rewound) {
+      if (this.#rewound === undefined) {
+        this.#rewound = rewound;
+        this.replica.refuseLocalWrites?.(new DriftlessError('ORIGIN_REWOUND', rewoundMessage(me, rewound)));
       }
-      this.#onEvent(event);
+      this.#onEvent(rewound);
     }
     this.#dialers.authenticated(session, peer);
     const existing = this.#byNode.get(peer);
