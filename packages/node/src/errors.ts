@@ -37,7 +37,8 @@ export const API_ERRORS = {
   YJS_MISSING_DEPENDENCY: 409,
   /**
    * A peer holds ops of this node's own origin that its log lacks (its data was lost, or restored
-   * from an older backup): a write would reuse their seqs, so the node refuses writes for good.
+   * from an older backup): a write would reuse their seqs, so the node refuses writes until it
+   * restarts (and again once a peer shows it).
    */
   ORIGIN_REWOUND: 409,
   /** The body is larger than the node's maxBodyBytes; it was not read past the limit. */
