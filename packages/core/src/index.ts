@@ -38,6 +38,7 @@ export {
   type LogRetention,
   OpLog,
   type OpLogOptions,
+  type OpTip,
   type TruncateResult,
 } from './op-log.js';
 export { MAX_MUTATION_BYTES, validateOp, validateWrite } from './op-validate.js';

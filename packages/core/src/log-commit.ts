@@ -3,6 +3,7 @@ import { type DriftlessError, StorageError } from './errors.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { indexKey, LOG_INDEX_TABLE, LOG_TABLE, metaWrite } from './log-layout.js';
 import type { LogState } from './log-recover.js';
+import type { OpTip } from './log-tips.js';
 import type { Op } from './op.js';
 import { encodeValidatedOps } from './op-codec.js';
 import type { Store, StoreWrite } from './store.js';
@@ -82,6 +83,8 @@ export class LogWriter {
   /** The base as the store holds it. */
   #storedBase: VersionVector;
   #nextLsn: number;
+  /** The last durable op of each origin (see log-tips.ts). */
+  readonly #tips: Map<string, OpTip>;
   /** The group new appends join, until its commit starts. */
   #open: CommitGroup | undefined;
   /** Every store commit runs on this chain, one at a time. */
@@ -89,11 +92,12 @@ export class LogWriter {
   #failure: DriftlessError | undefined;
   readonly #listeners = new Set<AppendListener>();
 
-  /** A writer for the log in `store` whose state was recovered as `state`. */
+  /** A writer for the log in `store` whose state was recovered as `state`, its tips as `tips`. */
   constructor(
     store: Store,
     clock: HybridLogicalClock,
     state: LogState,
+    tips: Map<string, OpTip>,
     maxEntryBytes = DEFAULT_MAX_ENTRY_BYTES,
   ) {
     this.#store = store;
@@ -102,6 +106,7 @@ export class LogWriter {
     this.#durable = state.vector;
     this.#storedBase = state.base;
     this.#nextLsn = state.nextLsn;
+    this.#tips = tips;
   }
 
   /** The ops durably in the log, as a version vector. */
@@ -117,6 +122,11 @@ export class LogWriter {
   /** The LSN the next entry will get. */
   get nextLsn(): number {
     return this.#nextLsn;
+  }
+
+  /** The last op of `origin` made durable in this log, if it holds or held one since it was opened. */
+  tipOf(origin: string): OpTip | undefined {
+    return this.#tips.get(origin);
   }
 
   /** Why the log refuses appends, if a commit failed. */
@@ -233,10 +243,10 @@ export class LogWriter {
         base = base.merge(append.install);
       }
     }
+    const last = new Map<string, Op>();
     if (chunks.length > 0) {
-      const last = new Map<string, number>();
-      for (const op of ops) last.set(op.origin, op.seq);
-      vector = vector.merge(VersionVector.from(last));
+      for (const op of ops) last.set(op.origin, op);
+      vector = vector.merge(VersionVector.from([...last.values()].map((op) => [op.origin, op.seq] as const)));
       writes.push(metaWrite('next_lsn', lsn));
     }
     if (vector !== this.#durable)
@@ -246,6 +256,7 @@ export class LogWriter {
     this.#durable = vector;
     this.#storedBase = base;
     this.#nextLsn = lsn;
+    for (const op of last.values()) this.#tips.set(op.origin, { seq: op.seq, hlc: op.hlc });
     return chunks;
   }
 

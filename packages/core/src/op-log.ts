@@ -4,6 +4,7 @@ import { assertNodeId } from './identifiers.js';
 import { type AppendListener, type LogChunk, LogWriter, MAX_ENTRY_OPS } from './log-commit.js';
 import { LOG_TABLE, throwCorrupt } from './log-layout.js';
 import { decodeEntry, type LogState, recover } from './log-recover.js';
+import { type OpTip, recoverTips, storedOp } from './log-tips.js';
 import { entryHolding, type LogRetention, planTruncation, type TruncateResult } from './log-truncate.js';
 import { formatDot, type Op, type Write } from './op.js';
 import { validateOp, validateWrite } from './op-validate.js';
@@ -17,6 +18,7 @@ import type { VersionVector } from './version-vector.js';
  */
 
 export type { AppendListener, LogChunk } from './log-commit.js';
+export type { OpTip } from './log-tips.js';
 export type { LogRetention, TruncateResult } from './log-truncate.js';
 
 /** Options of OpLog.open. */
@@ -68,11 +70,11 @@ export class OpLog {
   readonly #installListeners = new Set<(vector: VersionVector) => void>();
   readonly #retentions = new Set<LogRetention>();
 
-  private constructor(options: OpLogOptions, state: LogState) {
+  private constructor(options: OpLogOptions, state: LogState, tips: Map<string, OpTip>) {
     this.nodeId = options.nodeId;
     this.#store = options.store;
     this.clock = new HybridLogicalClock({ ...options.clock, highWater: state.highWater });
-    this.#writer = new LogWriter(options.store, this.clock, state, options.maxEntryBytes);
+    this.#writer = new LogWriter(options.store, this.clock, state, tips, options.maxEntryBytes);
     this.#admitted = new Map(state.vector.entries());
     this.#base = state.base;
   }
@@ -80,7 +82,8 @@ export class OpLog {
   /** Opens the log in `store`, creating it if the store is empty, and recovers its state. */
   static async open(options: OpLogOptions): Promise<OpLog> {
     assertNodeId(options.nodeId);
-    return new OpLog(options, await recover(options.store, options.nodeId));
+    const state = await recover(options.store, options.nodeId);
+    return new OpLog(options, state, await recoverTips(options.store, state.vector));
   }
 
   /** The ops durably in this replica, as a version vector. */
@@ -101,6 +104,21 @@ export class OpLog {
   /** Why the log refuses appends, if a commit failed. */
   get failure(): DriftlessError | undefined {
     return this.#writer.failure;
+  }
+
+  /**
+   * The seq and timestamp of the last op of `origin` this log made durable; undefined when it has
+   * none it holds, or held since it was opened (say, every one came in an install).
+   */
+  tipOf(origin: string): OpTip | undefined {
+    return this.#writer.tipOf(origin);
+  }
+
+  /** The durable op `origin:seq`; undefined when the log does not hold it (never had it, or truncated). */
+  opAt(origin: string, seq: number): Promise<Op | undefined> {
+    this.#assertOpen();
+    if (seq < 1 || !this.#writer.durable.includes(origin, seq)) return Promise.resolve(undefined);
+    return storedOp(this.#store, origin, seq);
   }
 
   /**

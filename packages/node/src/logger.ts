@@ -143,9 +143,18 @@ function logPeerEvent(logger: Logger, event: ReplicatorEvent): void {
       return;
     case 'rewound':
       logger.error(
-        { event: 'origin-rewound', peer: event.peer, held: event.held, own: event.own },
-        `peer ${event.peer} holds this node's own ops up to seq ${event.held}, its log only to ` +
-          `${event.own}: its data was lost or restored from an older backup, so it refuses writes ` +
+        {
+          event: 'origin-rewound',
+          peer: event.peer,
+          held: event.held,
+          own: event.own,
+          ...(event.conflict === undefined ? {} : { conflict: event.conflict }),
+        },
+        `${
+          event.conflict === undefined
+            ? `peer ${event.peer} holds this node's own ops up to seq ${event.held}, its log only to ${event.own}`
+            : `peer ${event.peer} holds another op at seq ${event.conflict} of this node's own than its log does`
+        }: its data was lost or restored from an older backup, so it refuses writes ` +
           '(restore its latest data, or start it afresh under a new node id)',
       );
       return;

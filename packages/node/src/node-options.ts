@@ -147,10 +147,16 @@ export interface NodeStatus {
   };
   /**
    * Present once a peer showed that this node lost ops of its own origin (its data wiped, or
-   * restored from an older backup): the peer, the seq it holds, and where this node's log ends.
-   * The node refuses writes from then on (ORIGIN_REWOUND).
+   * restored from an older backup): the peer, the seq it holds, and where this node's log ends;
+   * `conflict` when the peer holds an op of this node's origin other than this node's own at that
+   * seq (the node wrote again after the loss). The node refuses writes from then on (ORIGIN_REWOUND).
    */
-  readonly rewound?: { readonly peer: string; readonly held: number; readonly own: number };
+  readonly rewound?: {
+    readonly peer: string;
+    readonly held: number;
+    readonly own: number;
+    readonly conflict?: number;
+  };
 }
 
 /** NodeOptions checked, with every default filled in. */

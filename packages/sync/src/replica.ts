@@ -1,4 +1,11 @@
-import { DriftlessError, type LogChunk, measureValue, type Op, type VersionVector } from '@driftless/core';
+import {
+  DriftlessError,
+  type LogChunk,
+  measureValue,
+  type Op,
+  type OpTip,
+  type VersionVector,
+} from '@driftless/core';
 import type { StateKind } from './protocol/messages.js';
 
 /** A state to send a peer instead of ops: a compacted delta or a whole snapshot. */
@@ -56,6 +63,13 @@ export interface SyncReplica {
    * replica takes no local writes through anything replication could stop.
    */
   refuseLocalWrites?(error: DriftlessError): void;
+  /**
+   * The seq and timestamp of the last op of `origin` the log holds (OpLog.tipOf), sent to that
+   * origin's node at the handshake. Absent: the replica tells no tips, and peers skip that check.
+   */
+  tipOf?(origin: string): OpTip | undefined;
+  /** The durable op `origin:seq` if the log holds it (OpLog.opAt). Absent: as tipOf. */
+  opAt?(origin: string, seq: number): Promise<Op | undefined>;
   /** Tombstones below this vector have been collected (absent: the replica never collects). */
   readonly collectedBelow?: VersionVector;
   /**
@@ -76,6 +90,8 @@ export interface ReplicaStoreLike {
     onInstall(listener: () => void): () => void;
     settled(): Promise<void>;
     refuseLocalWrites(error: DriftlessError): void;
+    tipOf(origin: string): OpTip | undefined;
+    opAt(origin: string, seq: number): Promise<Op | undefined>;
   };
   readonly state: {
     readonly versionVector: VersionVector;
@@ -115,6 +131,8 @@ export function syncReplicaOf(store: ReplicaStoreLike): SyncReplica {
     receive: async (ops, batch) => (await store.receive(ops, batch)).length,
     installState: (bytes, check) => store.installState(bytes, check),
     refuseLocalWrites: (error) => log.refuseLocalWrites(error),
+    tipOf: (origin) => log.tipOf(origin),
+    opAt: (origin, seq) => log.opAt(origin, seq),
     get collectedBelow() {
       return state.collectedBelow;
     },

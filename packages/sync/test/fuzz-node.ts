@@ -255,6 +255,7 @@ export function handshake(link: PeerLink & { hello: Hello }, nodeId: string): Ui
       type: 'auth',
       proof: specProof(SECRET, CLUSTER, nodeId, NODE, link.hello.nonce, nonce),
       vector: VersionVector.EMPTY,
+      tip: undefined,
     }),
   ];
 }

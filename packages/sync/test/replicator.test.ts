@@ -238,7 +238,7 @@ describe('Replicator over the in-memory network', () => {
     const theirs = first.messages()[0];
     if (theirs?.type !== 'hello') throw new Error('expected HELLO');
     const proof = authProof(new TextEncoder().encode(SECRET), 'test', 'raw', 'a', theirs.nonce, nonce);
-    const auth = encodeMessage({ type: 'auth', proof, vector: VersionVector.EMPTY });
+    const auth = encodeMessage({ type: 'auth', proof, vector: VersionVector.EMPTY, tip: undefined });
     first.connection.send(auth);
     await until(() => first.messages().some((m) => m.type === 'auth'), 'AUTH from a');
     expect(first.closed()).toBeUndefined();

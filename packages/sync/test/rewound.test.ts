@@ -26,9 +26,14 @@ async function backupOf(volume: MemoryVolume): Promise<MemoryVolume> {
 }
 
 /** a writes k1…k3, b holds them; then a stops. */
-async function twoNodes(network: MemoryNetwork, disk: MemoryVolume, beforeK2?: () => Promise<void>) {
+async function twoNodes(
+  network: MemoryNetwork,
+  disk: MemoryVolume,
+  beforeK2?: () => Promise<void>,
+  bDisk = new MemoryVolume(),
+) {
   const a = await node(network, 'a', { disk: await MemoryStore.open(disk), options: { peers: ['mem://b'] } });
-  const b = await node(network, 'b');
+  const b = await node(network, 'b', { disk: await MemoryStore.open(bDisk) });
   await write(a, 'k1');
   await beforeK2?.();
   await write(a, 'k2');
@@ -80,6 +85,35 @@ describe('a node behind its own origin', () => {
     await expectRefused(a, b, 3, 1);
   });
 
+  // Wrote as many as it lost (its own tip is the peer's: compared at once) and more (read from its log).
+  for (const written of [3, 5]) {
+    it(`refuses writes once a peer shows it wrote again over ops it lost (${written} new ops)`, async () => {
+      const network = new MemoryNetwork({ seed: 44 + written });
+      const b = await twoNodes(network, new MemoryVolume());
+      const disk = new MemoryVolume();
+      // Back without its data and apart from its peers: its vector catches up with what b holds.
+      const alone = await node(network, 'a', { disk: await MemoryStore.open(disk) });
+      for (let i = 1; i <= written; i++) await write(alone, `new${i}`);
+      await alone.stop();
+      const a = await node(network, 'a', {
+        disk: await MemoryStore.open(disk),
+        options: { peers: ['mem://b'] },
+      });
+      await until(() => a.replicator.rewound !== undefined, 'a learns its ops differ from b');
+      const rewound = { peer: 'b', held: 3, own: written, conflict: 3 };
+      expect(a.replicator.rewound).toEqual(rewound);
+      expect(origins(a.events)).toEqual([{ type: 'rewound', ...rewound }]);
+      expect(origins(b.events), 'only the node itself can tell').toEqual([]);
+      const refused = await write(a, 'k9').then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toMatchObject({ code: 'ORIGIN_REWOUND' });
+      expect((refused as Error).message).toMatch(/holds an op a:3 other than the one this node's log holds/);
+      expect(a.store.log.versionVector.get('a'), 'no seq was taken').toBe(written);
+    });
+  }
+
   it('writes on after a restart that lost nothing, and nobody reports a loss', async () => {
     const network = new MemoryNetwork({ seed: 43 });
     const disk = new MemoryVolume();
@@ -94,5 +128,29 @@ describe('a node behind its own origin', () => {
     await until(() => b.store.state.get('c', 'k4') !== undefined, 'b receives a:4');
     expect(a.replicator.rewound).toBeUndefined();
     expect([...origins(a.events), ...origins(b.events)]).toEqual([]);
+  });
+
+  it('writes on when a peer holds fewer of its ops than its log (its tip read back from the log)', async () => {
+    const network = new MemoryNetwork({ seed: 50 });
+    const disk = new MemoryVolume();
+    const bDisk = new MemoryVolume();
+    const b = await twoNodes(network, disk, undefined, bDisk);
+    await b.stop();
+    // a writes on while b is away, and restarts: b's tip (a:3) is behind a's own (a:5).
+    const alone = await node(network, 'a', { disk: await MemoryStore.open(disk) });
+    await write(alone, 'k4');
+    await write(alone, 'k5');
+    await alone.stop();
+    const back = await node(network, 'b', { disk: await MemoryStore.open(bDisk) });
+    const a = await node(network, 'a', {
+      disk: await MemoryStore.open(disk),
+      options: { peers: ['mem://b'] },
+    });
+    expect(a.store.log.tipOf('a')?.seq, 'the tip recovered on opening').toBe(5);
+    await until(() => back.store.log.versionVector.get('a') === 5, 'b catches up to a:5');
+    const { op } = await write(a, 'k6');
+    expect(op.seq).toBe(6);
+    expect(a.replicator.rewound).toBeUndefined();
+    expect([...origins(a.events), ...origins(back.events)]).toEqual([]);
   });
 });

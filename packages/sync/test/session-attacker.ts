@@ -97,7 +97,7 @@ export class Attacker {
     vector: VersionVector,
   ): Uint8Array {
     const proof = specProof(this.#secret, this.#clusterId, hello.nodeId, this.nodeId, nodeNonce, hello.nonce);
-    const frame = encodeMessage({ type: 'auth', proof, vector });
+    const frame = encodeMessage({ type: 'auth', proof, vector, tip: undefined });
     this.#lastAuth = frame;
     return frame;
   }
@@ -194,8 +194,8 @@ export class Attacker {
           nodeNonce,
         );
         const semantic: [string, Uint8Array][] = [
-          ['random proof', encodeMessage({ type: 'auth', proof: this.nonce(), vector })],
-          ['reflected proof', encodeMessage({ type: 'auth', proof: reflected, vector })],
+          ['random proof', encodeMessage({ type: 'auth', proof: this.nonce(), vector, tip: undefined })],
+          ['reflected proof', encodeMessage({ type: 'auth', proof: reflected, vector, tip: undefined })],
           ['replayed auth', previous ?? valid],
         ];
         const [kind, bytes] = pick(random, semantic);

@@ -264,6 +264,8 @@ export class SessionModel {
     const { secret, clusterId, nodeId, nonce } = this.#facts;
     const proof = specProof(secret, clusterId, peer.nodeId, nodeId, nonce, peer.nonce);
     if (!sameBytes(proof, auth.proof)) return close(CLOSE_CODES.AUTH_FAILED, 'proof');
+    if (auth.tip !== undefined && auth.tip.seq > auth.vector.get(nodeId))
+      return close(CLOSE_CODES.BAD_FRAME, 'tip beyond the vector');
     // The fuzzer opens one connection at a time, so no other session of this peer can be live.
     this.#phase = 'established';
     return { kind: 'continue', ops: [] };

@@ -4,7 +4,7 @@
  * node sends it. A test file calls `afterEach(stopNodes)`: every node started since is stopped,
  * the last first (vitest gives each test file its own copy of this module).
  */
-import { MemoryStore, type Store, VersionVector } from '@driftless/core';
+import { MemoryStore, type OpTip, type Store, VersionVector } from '@driftless/core';
 import { type Intent, ReplicaStore } from '@driftless/crdt';
 import {
   authProof,
@@ -145,6 +145,7 @@ export async function authenticatedPeer(
   target: string,
   nodeId: string,
   role: 'multi' | 'replica' = 'multi',
+  said: { readonly vector?: VersionVector; readonly tip?: OpTip } = {},
 ) {
   const peer = await rawPeer(network, `mem://${target}`, `mem://${nodeId}`);
   const nonce = createNonce();
@@ -155,7 +156,8 @@ export async function authenticatedPeer(
   const theirs = peer.messages()[0];
   if (theirs?.type !== 'hello') throw new Error('expected HELLO');
   const proof = authProof(new TextEncoder().encode(SECRET), 'test', nodeId, target, theirs.nonce, nonce);
-  peer.connection.send(encodeMessage({ type: 'auth', proof, vector: VersionVector.EMPTY }));
+  const { vector = VersionVector.EMPTY, tip } = said;
+  peer.connection.send(encodeMessage({ type: 'auth', proof, vector, tip }));
   await until(() => peer.messages().some((m) => m.type === 'auth'), 'AUTH');
   return peer;
 }

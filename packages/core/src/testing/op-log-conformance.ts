@@ -209,6 +209,33 @@ export function runOpLogConformance(name: string, harness: StoreHarness): void {
       expect(await again.verify()).toEqual({ entries: 2, ops: 2 });
     });
 
+    it("tells the seq and timestamp of each origin's last op, and reads one op, also after reopen", async () => {
+      const store = await create();
+      const log = await openLog(store);
+      expect(log.tipOf('a')).toBeUndefined();
+      const [x] = await log.appendLocal([write('x')]);
+      const [y] = await log.appendLocal([write('y')]);
+      const b2 = remoteOp('b', 2);
+      await log.append([remoteOp('b', 1), b2]);
+      expect(log.tipOf('a')).toEqual({ seq: 2, hlc: y?.hlc });
+      expect(log.tipOf('b')).toEqual({ seq: 2, hlc: b2.hlc });
+      expect(await log.opAt('a', 1)).toEqual(x);
+      expect(await log.opAt('a', 3), 'not in the log').toBeUndefined();
+      expect(await log.opAt('c', 1)).toBeUndefined();
+      await log.truncate(VersionVector.from({ a: 1 }));
+      expect(await log.opAt('a', 1), 'truncated').toBeUndefined();
+      await log.close();
+      const reopened = await reopen(store);
+      const again = await openLog(reopened);
+      expect(again.tipOf('a')).toEqual({ seq: 2, hlc: y?.hlc });
+      expect(again.tipOf('b')).toEqual({ seq: 2, hlc: b2.hlc });
+      expect(await again.opAt('a', 2)).toEqual(y);
+      await again.truncate(again.versionVector);
+      await again.close();
+      const emptied = await openLog(await reopen(reopened));
+      expect(emptied.tipOf('a'), 'no op of a left in the log').toBeUndefined();
+    });
+
     it('refuses local writes after refuseLocalWrites, and still appends other origins', async () => {
       const log = await openLog(await create());
       await log.appendLocal([write('x')]);

@@ -30,7 +30,12 @@ export interface StatusView {
     readonly waitingFor?: readonly string[];
   };
   /** Set once a peer showed this node lost ops of its own origin: it refuses writes. */
-  readonly rewound?: { readonly peer: string; readonly held: number; readonly own: number };
+  readonly rewound?: {
+    readonly peer: string;
+    readonly held: number;
+    readonly own: number;
+    readonly conflict?: number;
+  };
 }
 
 /** One peer's row (the JSON of the sync PeerStatus). */
@@ -88,11 +93,14 @@ export function formatStatus(status: StatusView): string {
   if (status.url) header.push(status.url);
   lines.push(header.join('   '));
   if (status.rewound) {
-    const { peer, held, own } = status.rewound;
+    const { peer, held, own, conflict } = status.rewound;
+    const found =
+      conflict === undefined
+        ? `peer ${peer} holds this node's own ops up to seq ${held}, its log only to ${own}`
+        : `peer ${peer} holds another op at seq ${conflict} of this node's own than its log does`;
     lines.push(
-      `WRITES REFUSED: peer ${peer} holds this node's own ops up to seq ${held}, its log only to ${own}` +
-        ' (data lost or restored from an older backup): restore its latest data, or start it afresh' +
-        ' under a new node id',
+      `WRITES REFUSED: ${found} (data lost or restored from an older backup): restore its latest` +
+        ' data, or start it afresh under a new node id',
     );
   }
   lines.push(`vector     ${formatVector(status.vector)}`);

@@ -3,8 +3,10 @@ import {
   decodeOps,
   encode,
   encodeOps,
+  isHlc,
   isNodeId,
   type Op,
+  type OpTip,
   ProtocolError,
   type Value,
   VersionVector,
@@ -17,7 +19,8 @@ import { PROTOCOL_VERSION } from './version.js';
  * encoding). Every field is checked on receipt; anything else is a ProtocolError.
  *
  *   HELLO  0  [version, clusterId, nodeId, role, nonce]   first frame of each side
- *   AUTH   1  [proof, vector]                             proof of the cluster secret; durable vector
+ *   AUTH   1  [proof, vector, tip]                        proof of the cluster secret; durable vector;
+ *                                                        [seq, hlc] of the last op of the receiver's origin held, or nil
  *   OPS    2  <u32 number><op batch>                      ops the receiver lacks, in the sender's log order
  *   ACK    3  [vector]                                    the receiver's durable version vector
  *   PING   4  [sentAtMs]                                  liveness; answered by PONG
@@ -49,7 +52,13 @@ export type Message =
       readonly role: Role;
       readonly nonce: Uint8Array;
     }
-  | { readonly type: 'auth'; readonly proof: Uint8Array; readonly vector: VersionVector }
+  | {
+      readonly type: 'auth';
+      readonly proof: Uint8Array;
+      readonly vector: VersionVector;
+      /** The last op of the receiver's origin the sender's log holds, if any (see origin-check.ts). */
+      readonly tip: OpTip | undefined;
+    }
   | {
       readonly type: 'ops';
       /** Numbers OPS frames 1, 2, … per session (mod 2^32), so a lost or reordered frame is noticed. */
@@ -130,7 +139,14 @@ export function encodeMessage(message: Message): Uint8Array {
         encode([message.version, message.clusterId, message.nodeId, message.role, message.nonce]),
       );
     case 'auth':
-      return frame(TAGS.auth, encode([message.proof, message.vector.toValue()]));
+      return frame(
+        TAGS.auth,
+        encode([
+          message.proof,
+          message.vector.toValue(),
+          message.tip === undefined ? null : [message.tip.seq, message.tip.hlc],
+        ]),
+      );
     case 'ops':
       return opsFrame(message.number, encodeOps(message.ops));
     case 'ack':
@@ -177,6 +193,17 @@ function vectorOf(value: Value | undefined, name: string): VersionVector {
       cause: error,
     });
   }
+}
+
+/** An AUTH tip: nil, or [seq, hlc] of one op. */
+function tipOf(value: Value | undefined): OpTip | undefined {
+  if (value === null) return undefined;
+  if (!Array.isArray(value) || value.length !== 2) malformed('the AUTH tip must be nil or [seq, hlc]');
+  const [seq, hlc] = value as Value[];
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)
+    malformed('the AUTH tip seq must be a whole number from 1');
+  if (!isHlc(hlc)) malformed('the AUTH tip timestamp is not a timestamp');
+  return { seq, hlc };
 }
 
 function count(value: Value | undefined, name: string, max = 2 ** 32 - 1): number {
@@ -227,11 +254,12 @@ export function decodeMessage(bytes: Uint8Array): Message {
       };
     }
     case TAGS.auth: {
-      const [proof, vector] = fields(body, 2, 'AUTH');
+      const [proof, vector, tip] = fields(body, 3, 'AUTH');
       return {
         type: 'auth',
         proof: bytesOf(proof, PROOF_BYTES, 'the AUTH proof'),
         vector: vectorOf(vector, 'AUTH'),
+        tip: tipOf(tip),
       };
     }
     case TAGS.ops: {

@@ -10,5 +10,8 @@
  *   3 — REPORTS: the durable version vectors of cluster members as last heard (gossiped on every
  *       heartbeat), from which each node computes the causally stable vector that tombstone
  *       collection needs.
+ *   4 — AUTH carries a tip: the seq and timestamp of the last op of the receiver's own origin the
+ *       sender holds, so a node that lost its data and wrote again under its id sees that its ops
+ *       differ from the peer's at the same seq (origin-check.ts).
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;

@@ -4,7 +4,7 @@
  * (see protocol/auth.ts) shows it holds the cluster secret, bound to this connection's nonces.
  *
  *   HELLO(version, clusterId, nodeId, role, nonce) ─▶ the peer checks version, cluster and node id
- *   AUTH(proof, vector)                            ─▶ the peer checks the proof
+ *   AUTH(proof, vector, tip)                       ─▶ the peer checks the proof
  *
  * The session keeps the phases (hello, auth, established) and calls these checks in turn.
  */
@@ -87,12 +87,15 @@ export class Handshake {
     return { nodeId: hello.nodeId, role: hello.role };
   }
 
-  /** This node's AUTH, once the peer's HELLO is accepted: its proof and this replica's durable vector. */
+  /**
+   * This node's AUTH, once the peer's HELLO is accepted: its proof, this replica's durable vector,
+   * and the last op of the peer's origin it holds (see origin-check.ts).
+   */
   auth(): Extract<Message, { type: 'auth' }> {
     const { secret, clusterId, replica } = this.#link;
     const peer = this.#peer as PeerHello;
     const proof = authProof(secret, clusterId, replica.nodeId, peer.nodeId, peer.nonce, this.#nonce);
-    return { type: 'auth', proof, vector: replica.versionVector };
+    return { type: 'auth', proof, vector: replica.versionVector, tip: replica.tipOf?.(peer.nodeId) };
   }
 
   /**
@@ -108,6 +111,10 @@ export class Handshake {
         CLOSE_CODES.AUTH_FAILED,
         'authentication failed: the nodes do not share the cluster secret',
       );
+      return false;
+    }
+    if (auth.tip !== undefined && auth.tip.seq > auth.vector.get(replica.nodeId)) {
+      this.#link.close(CLOSE_CODES.BAD_FRAME, "the AUTH tip is beyond the AUTH vector's seq for this node");
       return false;
     }
     return true;

@@ -1,4 +1,4 @@
-import { ProtocolError, VersionVector } from '@driftless/core';
+import { type OpTip, ProtocolError, VersionVector } from '@driftless/core';
 import { CLOSE_CODES, type CloseCode } from '../close-codes.js';
 import { decodeMessage, type Message, type Role } from '../protocol/messages.js';
 import type { SyncReplica } from '../replica.js';
@@ -92,6 +92,7 @@ export class PeerSession {
   readonly #outbox: Outbox;
   /** The peer's durable version vector, from AUTH and ACKs. */
   #acked = VersionVector.EMPTY;
+  #peerTip: OpTip | undefined;
   #unsubscribe: (() => void) | undefined;
   #ackScheduled = false;
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -218,6 +219,11 @@ export class PeerSession {
   /** The peer's durable version vector, as last acknowledged. */
   get acked(): VersionVector {
     return this.#acked;
+  }
+
+  /** The last op of this node's origin the peer held at the handshake, as its AUTH told. */
+  get peerTip(): OpTip | undefined {
+    return this.#peerTip;
   }
 
   /** What the peer has or has been sent on this session. */
@@ -353,6 +359,7 @@ export class PeerSession {
     this.#phase = 'established';
     clearTimeout(this.#handshakeTimer);
     this.#acked = auth.vector;
+    this.#peerTip = auth.tip;
     this.#stream.learn(auth.vector.entries());
     this.#stream.holdsOwn((this.#peer as PeerIdentity).nodeId);
     const refusal = this.#host.admit(this);
