@@ -1,4 +1,5 @@
-import type { Op, OpTip, VersionVector } from '@driftless/core';
+import { DriftlessError, type Op, type OpTip, type VersionVector } from '@driftless/core';
+import type { SyncReplica } from './replica.js';
 
 /**
  * What a peer's AUTH vector says about this node's own origin. The node's log holds every op of its
@@ -76,4 +77,53 @@ export function rewoundMessage(me: string, { peer, held, own, conflict }: Origin
     `${found}. The node refuses writes: restore its latest data, or start it with an empty data ` +
     'directory under a new node id'
   );
+}
+
+/**
+ * What a node's handshakes showed about its own origin. Checks each authenticated peer's AUTH: its
+ * vector at once (originCheck), its tip in the background (tipCheck reads this node's log), and
+ * refuses the replica's local writes once either shows the node lost ops of its own origin.
+ */
+export class OriginGuard {
+  readonly #replica: SyncReplica;
+  readonly #onEvent: (event: OriginEvent) => void;
+  #rewound: OriginEvent | undefined;
+
+  constructor(replica: SyncReplica, onEvent: (event: OriginEvent) => void) {
+    this.#replica = replica;
+    this.#onEvent = onEvent;
+  }
+
+  /** The first event that showed it; the replica refuses local writes since. */
+  get rewound(): OriginEvent | undefined {
+    return this.#rewound;
+  }
+
+  /** Checks the AUTH vector and tip of `peer`. */
+  check(peer: string, vector: VersionVector, tip: OpTip | undefined): void {
+    const replica = this.#replica;
+    const me = replica.nodeId;
+    const gap = originCheck(me, replica.versionVector, peer, vector);
+    if (gap) {
+      this.#refuse(gap);
+      return;
+    }
+    const ownAt = (seq: number) => replica.opAt?.(me, seq) ?? Promise.resolve(undefined);
+    tipCheck(me, replica.versionVector, peer, vector, tip, replica.tipOf?.(me), ownAt).then(
+      (conflict) => {
+        if (conflict) this.#refuse(conflict);
+      },
+      // The log closed or failed while reading: the next handshake checks again.
+      () => {},
+    );
+  }
+
+  #refuse(event: OriginEvent): void {
+    if (this.#rewound === undefined) {
+      this.#rewound = event;
+      const message = rewoundMessage(this.#replica.nodeId, event);
+      this.#replica.refuseLocalWrites?.(new DriftlessError('ORIGIN_REWOUND', message));
+    }
+    this.#onEvent(event);
+  }
 }

@@ -2,7 +2,7 @@ import { type Dot, DriftlessError, type VersionVector } from '@driftless/core';
 import { type BackoffTiming, DEFAULT_BACKOFF } from './backoff.js';
 import { CLOSE_CODES, type CloseCode } from './close-codes.js';
 import { Dialers } from './dialers.js';
-import { type OriginEvent, originCheck, rewoundMessage, tipCheck } from './origin-check.js';
+import { type OriginEvent, OriginGuard } from './origin-check.js';
 import { type AckResult, PeerDurability, type PeerStatus, peerStatuses } from './peer-status.js';
 import { MIN_SECRET_BYTES } from './protocol/auth.js';
 import { isClusterId, ROLES, type Role } from './protocol/messages.js';
@@ -103,8 +103,8 @@ export class Replicator {
   readonly #unsubscribe: () => void;
   #closed = false;
   readonly #collector: TombstoneCollector;
-  /** Set once a peer showed this node lost ops of its own origin (see origin-check.ts). */
-  #rewound: OriginEvent | undefined;
+  /** What handshakes showed about this node's own origin (see origin-check.ts). */
+  readonly #origin: OriginGuard;
 
   private constructor(options: ReplicatorOptions, secret: Uint8Array) {
     this.replica = options.replica;
@@ -116,6 +116,7 @@ export class Replicator {
     this.#collector = new TombstoneCollector(options.replica, options.members ?? [], (event) =>
       this.#onEvent(event),
     );
+    this.#origin = new OriginGuard(options.replica, (event) => this.#onEvent(event));
     const timing: SessionTiming = { ...DEFAULT_SESSION_TIMING, ...sessionTiming(options.timing) };
     const random = options.random ?? Math.random;
     this.#dialers = new Dialers({
@@ -223,7 +224,7 @@ export class Replicator {
   get rewound():
     | { readonly peer: string; readonly held: number; readonly own: number; readonly conflict?: number }
     | undefined {
-    const rewound = this.#rewound;
+    const rewound = this.#origin.rewound;
     if (rewound === undefined) return undefined;
     const { peer, held, own, conflict } = rewound;
     return conflict === undefined ? { peer, held, own } : { peer, held, own, conflict };
@@ -293,44 +294,9 @@ export class Replicator {
     session.start();
   }
 
-  /** Refuses local writes for good, once a peer showed this node lost ops of its own origin. */
-  #refuseWrites(rewound: OriginEvent): void {
-    if (this.#rewound === undefined) {
-      this.#rewound = rewound;
-      const message = rewoundMessage(this.replica.nodeId, rewound);
-      this.replica.refuseLocalWrites?.(new DriftlessError('ORIGIN_REWOUND', message));
-    }
-    this.#onEvent(rewound);
-  }
-
-  /** Compares the peer's tip with this node's own op at its seq (origin-check.ts), in the background. */
-  #checkTip(peer: string, session: PeerSession): void {
-    const { replica } = this;
-    const me = replica.nodeId;
-    const ownAt = (seq: number) => replica.opAt?.(me, seq) ?? Promise.resolve(undefined);
-    tipCheck(
-      me,
-      replica.versionVector,
-      peer,
-      session.acked,
-      session.peerTip,
-      replica.tipOf?.(me),
-      ownAt,
-    ).then(
-      (rewound) => {
-        if (rewound) this.#refuseWrites(rewound);
-      },
-      // The log closed or failed while reading: the next handshake checks again.
-      () => {},
-    );
-  }
-
   #admit(session: PeerSession): { code: CloseCode; reason: string } | undefined {
     const peer = session.peer?.nodeId as string;
-    const me = this.replica.nodeId;
-    const rewound = originCheck(me, this.replica.versionVector, peer, session.acked);
-    if (rewound) this.#refuseWrites(rewound);
-    else this.#checkTip(peer, session);
+    this.#origin.check(peer, session.acked, session.peerTip);
     this.#dialers.authenticated(session, peer);
     const existing = this.#byNode.get(peer);
     if (existing && existing !== session) {
