@@ -2,8 +2,8 @@ import { type DriftlessError, OpLogError, StorageError } from './errors.js';
 import { type HlcOptions, HybridLogicalClock } from './hlc.js';
 import { assertNodeId } from './identifiers.js';
 import { type AppendListener, type LogChunk, LogWriter, MAX_ENTRY_OPS } from './log-commit.js';
-import { LOG_TABLE, throwCorrupt } from './log-layout.js';
-import { decodeEntry, type LogState, recover } from './log-recover.js';
+import { LOG_TABLE } from './log-layout.js';
+import { decodeEntry, type LogState, recover, verifyLog } from './log-recover.js';
 import { type OpTip, recoverTips, storedOp } from './log-tips.js';
 import { entryHolding, type LogRetention, planTruncation, type TruncateResult } from './log-truncate.js';
 import { formatDot, type Op, type Write } from './op.js';
@@ -317,33 +317,9 @@ export class OpLog {
    * Reads the whole log and checks it: every entry decodes, each origin's seqs run contiguously
    * from the base vector to the version vector, and the index points at the right entries.
    */
-  async verify(): Promise<{ entries: number; ops: number }> {
+  verify(): Promise<{ entries: number; ops: number }> {
     this.#assertOpen();
-    const next = new Map(this.#base.entries().map(([origin, seq]) => [origin, seq + 1]));
-    let entries = 0;
-    let ops = 0;
-    for await (const { key, value } of this.#store.range(LOG_TABLE)) {
-      entries++;
-      const seen = new Set<string>();
-      for (const op of decodeEntry(value, key as number)) {
-        ops++;
-        // Ops below the base stay in entries an install or a partial truncation left behind.
-        if (op.seq <= this.#base.get(op.origin)) continue;
-        const expected = next.get(op.origin) ?? 1;
-        if (op.seq !== expected)
-          throwCorrupt(`entry ${key} (${formatDot(op)} where ${op.origin}:${expected} was due)`);
-        next.set(op.origin, expected + 1);
-        if (!seen.has(op.origin)) {
-          seen.add(op.origin);
-          if ((await entryHolding(this.#store, op.origin, op.seq)) !== key)
-            throwCorrupt(`index for ${formatDot(op)}`);
-        }
-      }
-    }
-    for (const [origin, seq] of this.#writer.durable.entries()) {
-      if ((next.get(origin) ?? 1) !== seq + 1) throwCorrupt(`version vector (${origin} is at ${seq})`);
-    }
-    return { entries, ops };
+    return verifyLog(this.#store, this.#base, this.#writer.durable);
   }
 
   /** Waits for queued appends, then refuses further calls. Does not close the store. */
