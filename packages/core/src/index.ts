@@ -29,7 +29,7 @@ export {
 } from './hlc.js';
 export { assertNodeId, isCollectionName, isKey, isNodeId, MAX_KEY_LENGTH } from './identifiers.js';
 export { MemoryStore, MemoryVolume } from './memory-store.js';
-export { compareDots, type Dot, formatDot, type Op, type Write } from './op.js';
+export { compareDots, type Dot, formatDot, type Op, type OpTip, type Write } from './op.js';
 export { decodeOps, encodeOps, encodeValidatedOps, OPS_FORMAT } from './op-codec.js';
 export {
   type AppendListener,
@@ -38,7 +38,6 @@ export {
   type LogRetention,
   OpLog,
   type OpLogOptions,
-  type OpTip,
   type TruncateResult,
 } from './op-log.js';
 export { MAX_MUTATION_BYTES, validateOp, validateWrite } from './op-validate.js';

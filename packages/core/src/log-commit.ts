@@ -3,8 +3,7 @@ import { type DriftlessError, StorageError } from './errors.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { indexKey, LOG_INDEX_TABLE, LOG_TABLE, metaWrite } from './log-layout.js';
 import type { LogState } from './log-recover.js';
-import type { OpTip } from './log-tips.js';
-import type { Op } from './op.js';
+import type { Op, OpTip } from './op.js';
 import { encodeValidatedOps } from './op-codec.js';
 import type { Store, StoreWrite } from './store.js';
 import { VersionVector } from './version-vector.js';
@@ -124,9 +123,9 @@ export class LogWriter {
     return this.#nextLsn;
   }
 
-  /** The last op of `origin` made durable in this log, if it holds or held one since it was opened. */
-  tipOf(origin: string): OpTip | undefined {
-    return this.#tips.get(origin);
+  /** The last op of each origin made durable in this log (see log-tips.ts). */
+  get tips(): ReadonlyMap<string, OpTip> {
+    return this.#tips;
   }
 
   /** Why the log refuses appends, if a commit failed. */

@@ -1,6 +1,7 @@
 import { decode, encode } from './codec.js';
 import { DAMAGED_STORE_ADVICE, StorageError } from './errors.js';
 import { isHlc } from './hlc.js';
+import type { OpTip } from './op.js';
 import type { StoreKey, StoreWrite } from './store.js';
 import { VersionVector } from './version-vector.js';
 
@@ -9,7 +10,8 @@ import { VersionVector } from './version-vector.js';
  *
  *   log        LSN (1, 2, …)               → an op batch (op-codec), ops in local apply order
  *   log_index  "<origin>/<first seq, hex>" → LSN of the entry holding that origin's ops from that seq
- *   meta       "format" | "node" | "vv" | "base" | "hlc" | "next_lsn" → msgpack values
+ *   meta       "format" | "node" | "vv" | "base" | "hlc" | "next_lsn" | "tips" → msgpack values
+ *              (tips: [origin, seq, hlc, …], written by truncations: see log-tips.ts)
  *
  * Every append writes its entry, its index keys and the new vv/hlc/next_lsn in one transaction,
  * so the meta always agrees with the entries.
@@ -85,6 +87,37 @@ export function readStoredVector(bytes: Uint8Array | undefined, what: string): V
   } catch (error) {
     corrupt(what, error);
   }
+}
+
+/** The meta key of the tips a truncation stores. */
+export const TIPS_META = 'tips';
+
+/** Tips as stored: [origin, seq, hlc, …]. */
+export function tipsValue(tips: ReadonlyMap<string, OpTip>): (string | number)[] {
+  const value: (string | number)[] = [];
+  for (const [origin, { seq, hlc }] of tips) value.push(origin, seq, hlc);
+  return value;
+}
+
+/** Decodes stored tips, each within `vector`; STORE_CORRUPT if they are not that. */
+export function readStoredTips(bytes: Uint8Array | undefined, vector: VersionVector): Map<string, OpTip> {
+  const tips = new Map<string, OpTip>();
+  if (bytes === undefined) return tips;
+  let value: unknown;
+  try {
+    value = decode(bytes);
+  } catch (error) {
+    corrupt('tips', error);
+  }
+  if (!Array.isArray(value) || value.length % 3 !== 0) corrupt('tips');
+  for (let i = 0; i < value.length; i += 3) {
+    const [origin, seq, hlc] = value.slice(i, i + 3) as unknown[];
+    if (typeof origin !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)
+      corrupt('tips');
+    if (!isHlc(hlc) || seq > vector.get(origin)) corrupt('tips');
+    tips.set(origin, { seq, hlc });
+  }
+  return tips;
 }
 
 export { corrupt as throwCorrupt };

@@ -1,24 +1,21 @@
-import { LOG_TABLE } from './log-layout.js';
+import { LOG_TABLE, META_TABLE, readStoredTips, TIPS_META } from './log-layout.js';
 import { decodeEntry } from './log-recover.js';
 import { entryHolding } from './log-truncate.js';
-import type { Op } from './op.js';
+import type { Op, OpTip } from './op.js';
 import type { Store } from './store.js';
 import type { VersionVector } from './version-vector.js';
 
 /**
- * The seq and timestamp of an op: enough to tell apart two ops that claim the same dot. A node that
- * lost its data and wrote again under the same id gives its new writes the seqs of the ops it lost,
- * with later timestamps; replication compares tips to catch it (see the sync package's
- * origin-check.ts).
+ * The tip of each origin: the seq and timestamp of the last op of it the log made durable. The log
+ * holds them in memory (LogWriter), reads them back on opening from the last entry holding each
+ * origin's ops, and, since a truncation may delete those entries, stores them in meta `tips` with
+ * every truncation: a peer that lost its data is told its tip however long ago its ops were
+ * truncated here.
  */
-export interface OpTip {
-  readonly seq: number;
-  readonly hlc: number;
-}
 
-/** The last op of each origin in the log's vector that the log still holds, read on opening. */
+/** The tips on opening: those the last truncation stored, then the last op of each origin the log holds. */
 export async function recoverTips(store: Store, vector: VersionVector): Promise<Map<string, OpTip>> {
-  const tips = new Map<string, OpTip>();
+  const tips = readStoredTips(await store.get(META_TABLE, TIPS_META), vector);
   for (const [origin, seq] of vector.entries()) {
     const op = await storedOp(store, origin, seq);
     if (op !== undefined) tips.set(origin, { seq: op.seq, hlc: op.hlc });

@@ -6,7 +6,10 @@ import {
   metaWrite,
   readStoredNumber,
   seqOfIndexKey,
+  TIPS_META,
+  tipsValue,
 } from './log-layout.js';
+import type { OpTip } from './op.js';
 import type { Store, StoreWrite } from './store.js';
 import type { VersionVector } from './version-vector.js';
 
@@ -42,6 +45,7 @@ export interface StoredLog {
   readonly durable: VersionVector;
   readonly nextLsn: number;
   readonly storedBase: VersionVector;
+  readonly tips: ReadonlyMap<string, OpTip>;
 }
 
 /** A truncation to commit: the writes that delete its entries and index keys, and the base they leave. */
@@ -88,7 +92,8 @@ export async function planTruncation(
     base = base.with(origin, firstKept - 1);
   }
   if (removedEntries === 0) return undefined;
-  writes.push(metaWrite('base', base.toValue()));
+  // The tips outlive the entries that held them (log-tips.ts).
+  writes.push(metaWrite('base', base.toValue()), metaWrite(TIPS_META, tipsValue(stored.tips)));
   return { writes, removedEntries, base };
 }
 

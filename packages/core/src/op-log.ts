@@ -4,9 +4,9 @@ import { assertNodeId } from './identifiers.js';
 import { type AppendListener, type LogChunk, LogWriter, MAX_ENTRY_OPS } from './log-commit.js';
 import { LOG_TABLE } from './log-layout.js';
 import { decodeEntry, type LogState, recover, verifyLog } from './log-recover.js';
-import { type OpTip, recoverTips, storedOp } from './log-tips.js';
+import { recoverTips, storedOp } from './log-tips.js';
 import { entryHolding, type LogRetention, planTruncation, type TruncateResult } from './log-truncate.js';
-import { formatDot, type Op, type Write } from './op.js';
+import { formatDot, type Op, type OpTip, type Write } from './op.js';
 import { validateOp, validateWrite } from './op-validate.js';
 import type { Store, StoreWrite } from './store.js';
 import type { VersionVector } from './version-vector.js';
@@ -18,7 +18,6 @@ import type { VersionVector } from './version-vector.js';
  */
 
 export type { AppendListener, LogChunk } from './log-commit.js';
-export type { OpTip } from './log-tips.js';
 export type { LogRetention, TruncateResult } from './log-truncate.js';
 
 /** Options of OpLog.open. */
@@ -107,11 +106,11 @@ export class OpLog {
   }
 
   /**
-   * The seq and timestamp of the last op of `origin` this log made durable; undefined when it has
-   * none it holds, or held since it was opened (say, every one came in an install).
+   * The seq and timestamp of the last op of `origin` this log made durable, even once truncated
+   * (log-tips.ts); undefined when every op of `origin` it holds came in an install.
    */
   tipOf(origin: string): OpTip | undefined {
-    return this.#writer.tipOf(origin);
+    return this.#writer.tips.get(origin);
   }
 
   /** The durable op `origin:seq`; undefined when the log does not hold it (never had it, or truncated). */

@@ -8,6 +8,16 @@ export interface Dot {
   readonly seq: number;
 }
 
+/**
+ * The seq and timestamp of an op: enough to tell apart two ops that claim the same dot. A node that
+ * lost its data and wrote again under the same id gives its new writes the seqs of the ops it lost,
+ * with later timestamps; replication compares tips to catch it (the sync package's origin-check.ts).
+ */
+export interface OpTip {
+  readonly seq: number;
+  readonly hlc: number;
+}
+
 /** A write as the caller states it, before the op log gives it a dot and a timestamp. */
 export interface Write {
   readonly collection: string;

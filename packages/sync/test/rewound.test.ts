@@ -114,6 +114,28 @@ describe('a node behind its own origin', () => {
     });
   }
 
+  it('refuses writes when the peer holds its lost ops only as state (its log truncated, then restarted)', async () => {
+    const network = new MemoryNetwork({ seed: 49 });
+    const bDisk = new MemoryVolume();
+    const b = await twoNodes(network, new MemoryVolume(), undefined, bDisk);
+    await b.store.checkpoint();
+    await b.store.log.truncate(b.store.log.versionVector);
+    expect(await b.store.log.opAt('a', 3), 'truncated').toBeUndefined();
+    await b.stop();
+    const disk = new MemoryVolume();
+    const alone = await node(network, 'a', { disk: await MemoryStore.open(disk) });
+    for (let i = 1; i <= 4; i++) await write(alone, `new${i}`);
+    await alone.stop();
+    const back = await node(network, 'b', { disk: await MemoryStore.open(bDisk) });
+    expect(back.store.log.tipOf('a')?.seq, 'the tip its truncation stored').toBe(3);
+    const a = await node(network, 'a', {
+      disk: await MemoryStore.open(disk),
+      options: { peers: ['mem://b'] },
+    });
+    await until(() => a.replicator.rewound !== undefined, 'a learns its ops differ from b');
+    expect(a.replicator.rewound).toEqual({ peer: 'b', held: 3, own: 4, conflict: 3 });
+  });
+
   it('writes on after a restart that lost nothing, and nobody reports a loss', async () => {
     const network = new MemoryNetwork({ seed: 43 });
     const disk = new MemoryVolume();

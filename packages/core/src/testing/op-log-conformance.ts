@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encode } from '../codec.js';
 import { DriftlessError } from '../errors.js';
 import { hlcFromWall } from '../hlc.js';
 import type { Op, Write } from '../op.js';
@@ -231,9 +232,11 @@ export function runOpLogConformance(name: string, harness: StoreHarness): void {
       expect(again.tipOf('b')).toEqual({ seq: 2, hlc: b2.hlc });
       expect(await again.opAt('a', 2)).toEqual(y);
       await again.truncate(again.versionVector);
+      expect(await again.opAt('a', 2), 'truncated').toBeUndefined();
       await again.close();
       const emptied = await openLog(await reopen(reopened));
-      expect(emptied.tipOf('a'), 'no op of a left in the log').toBeUndefined();
+      expect(emptied.tipOf('a'), 'stored by the truncation').toEqual({ seq: 2, hlc: y?.hlc });
+      expect(emptied.tipOf('b')).toEqual({ seq: 2, hlc: b2.hlc });
     });
 
     it('refuses local writes after refuseLocalWrites, and still appends other origins', async () => {
@@ -271,6 +274,15 @@ export function runOpLogConformance(name: string, harness: StoreHarness): void {
       await (await openLog(store)).appendLocal([write('x')]);
       await store.commit([{ table: 'meta', key: 'vv', value: new Uint8Array([0xc1]) }]);
       await expect(openLog(store)).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+    });
+
+    it('reports damaged stored tips as STORE_CORRUPT', async () => {
+      const store = await create();
+      await (await openLog(store)).appendLocal([write('x')]);
+      for (const tips of [7, ['a', 1], ['a', 0, 2 ** 40], ['a', 1, 'soon'], ['a', 2, 2 ** 40]]) {
+        await store.commit([{ table: 'meta', key: 'tips', value: encode(tips) }]);
+        await expect(openLog(store), JSON.stringify(tips)).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+      }
     });
 
     it('commits concurrent appends together (group commit) and resolves each once durable', async () => {
