@@ -1,4 +1,4 @@
-import { encode, hlcFromWall, type Op, type Value, VersionVector } from '@driftless/core';
+import { encode, hlcFromWall, type Op, type OpTip, type Value, VersionVector } from '@driftless/core';
 import type { ReplicaState } from '@driftless/crdt';
 import { encodeMessage, NONCE_BYTES, PROTOCOL_VERSION, type Role } from '../src/index.js';
 import {
@@ -95,10 +95,11 @@ export class Attacker {
     nodeNonce: Uint8Array,
     hello: { nodeId: string; nonce: Uint8Array },
     vector: VersionVector,
+    tip?: OpTip,
   ): Uint8Array {
     const proof = specProof(this.#secret, this.#clusterId, hello.nodeId, this.nodeId, nodeNonce, hello.nonce);
-    const frame = encodeMessage({ type: 'auth', proof, vector, tip: undefined });
-    this.#lastAuth = frame;
+    const frame = encodeMessage({ type: 'auth', proof, vector, tip });
+    if (tip === undefined) this.#lastAuth = frame;
     return frame;
   }
 
@@ -179,8 +180,8 @@ export class Attacker {
         return { bytes, kind: `auth mutated: ${how}` };
       }
       case 2: {
-        const fields: Value[] = [new Uint8Array(32), vector.toValue()];
-        fields[below(random, 2)] = SLOT;
+        const fields: Value[] = [new Uint8Array(32), vector.toValue(), null];
+        fields[below(random, 3)] = SLOT;
         const raw = randomRaw(random);
         return { bytes: frame(1, withRaw(fields, raw.bytes)), kind: `auth field: ${raw.name}` };
       }
@@ -197,6 +198,10 @@ export class Attacker {
           ['random proof', encodeMessage({ type: 'auth', proof: this.nonce(), vector, tip: undefined })],
           ['reflected proof', encodeMessage({ type: 'auth', proof: reflected, vector, tip: undefined })],
           ['replayed auth', previous ?? valid],
+          [
+            'tip beyond its vector',
+            this.auth(nodeNonce, hello, vector, { seq: vector.get(this.nodeId) + 1, hlc: 2 ** 40 }),
+          ],
         ];
         const [kind, bytes] = pick(random, semantic);
         return { bytes, kind: `auth ${kind}` };
