@@ -125,30 +125,41 @@ export class OpLog {
    * atomically, and resolves with the ops once they are durable.
    */
   appendLocal(writes: readonly Write[], options: AppendOptions = {}): Promise<Op[]> {
-    let ops: Op[];
-    let extra: readonly StoreWrite[];
+    let admitted: { ops: Op[]; durable: Promise<void> };
     try {
-      this.#assertWritable();
-      if (this.#localRefusal) throw this.#localRefusal;
-      for (const write of writes) validateWrite(write);
-      let seq = this.#admitted.get(this.nodeId) ?? 0;
-      ops = writes.map(
-        ({ collection, key, mutation }): Op => ({
-          origin: this.nodeId,
-          seq: ++seq,
-          hlc: this.clock.now(),
-          collection,
-          key,
-          mutation,
-        }),
-      );
-      extra = extraWrites(options, ops);
-      if (ops.length > 0) this.#admitted.set(this.nodeId, seq);
+      admitted = this.admitLocal(writes, options);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (ops.length === 0 && extra.length === 0) return Promise.resolve(ops);
-    return this.#writer.enqueue({ ops, writes: extra }).then(() => ops);
+    const { ops, durable } = admitted;
+    return durable.then(() => ops);
+  }
+
+  /**
+   * appendLocal that returns the ops at once (their seqs and timestamps are given on admission)
+   * beside the promise of their durability, and throws what appendLocal would reject with. A caller
+   * that builds its own result saves a promise a write: with a thousand writes in flight, their
+   * promises are a measurable share of a write's cost.
+   */
+  admitLocal(writes: readonly Write[], options: AppendOptions = {}): { ops: Op[]; durable: Promise<void> } {
+    this.#assertWritable();
+    if (this.#localRefusal) throw this.#localRefusal;
+    for (const write of writes) validateWrite(write);
+    let seq = this.#admitted.get(this.nodeId) ?? 0;
+    const ops = writes.map(
+      ({ collection, key, mutation }): Op => ({
+        origin: this.nodeId,
+        seq: ++seq,
+        hlc: this.clock.now(),
+        collection,
+        key,
+        mutation,
+      }),
+    );
+    const extra = extraWrites(options, ops);
+    if (ops.length > 0) this.#admitted.set(this.nodeId, seq);
+    if (ops.length === 0 && extra.length === 0) return { ops, durable: Promise.resolve() };
+    return { ops, durable: this.#writer.enqueue({ ops, writes: extra }) };
   }
 
   /**

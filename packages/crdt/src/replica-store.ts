@@ -153,9 +153,15 @@ export class ReplicaStore {
       return Promise.reject(error);
     }
     this.#applied = NO_CHANGES;
-    const appended = this.log.appendLocal([write], this.#applyOptions);
+    let admitted: { ops: Op[]; durable: Promise<void> };
+    try {
+      admitted = this.log.admitLocal([write], this.#applyOptions);
+    } catch (error) {
+      return this.#onAppendFailed(error);
+    }
     const change = this.#applied[0];
-    return appended.then((ops) => ({ op: ops[0] as Op, change }), this.#onAppendFailed);
+    const op = admitted.ops[0] as Op;
+    return admitted.durable.then(() => ({ op, change }), this.#onAppendFailed);
   }
 
   /**

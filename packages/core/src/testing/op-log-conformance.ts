@@ -70,6 +70,22 @@ export function runOpLogConformance(name: string, harness: StoreHarness): void {
       expect(await readAll(log)).toEqual(ops);
     });
 
+    it('admits local writes at once (admitLocal): ops now, durability later, errors thrown', async () => {
+      const log = await openLog(await create());
+      const { ops, durable } = log.admitLocal([write('x'), write('y')]);
+      expect(ops.map((op) => op.seq)).toEqual([1, 2]);
+      expect(log.versionVector.get('a'), 'not durable yet').toBe(0);
+      await durable;
+      expect(log.versionVector.get('a')).toBe(2);
+      expect(await readAll(log)).toEqual(ops);
+      expect(() => log.admitLocal([{ collection: 'c', key: '', mutation: [0, 1] }])).toThrow(
+        expect.objectContaining({ code: 'OP_INVALID' }),
+      );
+      log.refuseLocalWrites(new DriftlessError('ORIGIN_REWOUND', 'peer b holds a:9'));
+      expect(() => log.admitLocal([write('z')])).toThrow(expect.objectContaining({ code: 'ORIGIN_REWOUND' }));
+      expect(log.versionVector.get('a'), 'no seq was taken').toBe(2);
+    });
+
     it('skips ops it already holds, and refuses a gap with OP_GAP, appending nothing', async () => {
       const log = await openLog(await create());
       expect(dots(await log.append([remoteOp('b', 1), remoteOp('b', 2)]))).toEqual(['b:1', 'b:2']);
