@@ -13,12 +13,19 @@ import type { VersionVector } from './version-vector.js';
  * truncated here.
  */
 
-/** The tips on opening: those the last truncation stored, then the last op of each origin the log holds. */
+/**
+ * The tips on opening: those the last truncation stored, then the last op of each origin the log
+ * holds (below the vector when an install raised it past the log's ops).
+ */
 export async function recoverTips(store: Store, vector: VersionVector): Promise<Map<string, OpTip>> {
   const tips = readStoredTips(await store.get(META_TABLE, TIPS_META), vector);
   for (const [origin, seq] of vector.entries()) {
-    const op = await storedOp(store, origin, seq);
-    if (op !== undefined) tips.set(origin, { seq: op.seq, hlc: op.hlc });
+    const lsn = await entryHolding(store, origin, seq);
+    const bytes = lsn === undefined ? undefined : await store.get(LOG_TABLE, lsn);
+    if (lsn === undefined || bytes === undefined) continue;
+    let last: Op | undefined;
+    for (const op of decodeEntry(bytes, lsn)) if (op.origin === origin && op.seq <= seq) last = op;
+    if (last !== undefined) tips.set(origin, { seq: last.seq, hlc: last.hlc });
   }
   return tips;
 }
