@@ -1,32 +1,18 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
-import { encode } from '../codec.js';
+import { describe, expect, it } from 'vitest';
 import { DriftlessError } from '../errors.js';
 import { hlcFromWall } from '../hlc.js';
-import type { Op, Write } from '../op.js';
+import type { Op } from '../op.js';
 import { decodeOps, encodeOps } from '../op-codec.js';
-import { type LogChunk, OpLog, type OpLogOptions } from '../op-log.js';
-import type { Store } from '../store.js';
+import type { LogChunk, OpLog } from '../op-log.js';
 import { VersionVector } from '../version-vector.js';
 import { FaultyStore } from './faulty-store.js';
+import { logFixture, remoteOp, write } from './op-log-fixture.js';
+import { runOpLogReopenConformance } from './op-log-reopen-conformance.js';
 import { propertyParameters } from './seed.js';
 import type { StoreHarness } from './store-conformance.js';
 
-const write = (key: string, value: number | string = key): Write => ({
-  collection: 'c',
-  key,
-  mutation: [0, value],
-});
-
-/** An op from `origin` as another node would have written it. */
-export function remoteOp(
-  origin: string,
-  seq: number,
-  key = `${origin}-${seq}`,
-  hlc = hlcFromWall(Date.now()) + seq,
-): Op {
-  return { origin, seq, hlc, collection: 'c', key, mutation: [0, seq] };
-}
+export { remoteOp } from './op-log-fixture.js';
 
 async function readAll(log: OpLog, since = VersionVector.EMPTY): Promise<Op[]> {
   const ops: Op[] = [];
@@ -38,26 +24,13 @@ const dots = (ops: readonly Op[]) => ops.map((op) => `${op.origin}:${op.seq}`);
 
 /**
  * The op log's contract, run over a store backend: every store must carry the log correctly.
- * Call it beside runStoreConformance with the same harness.
+ * Call it beside runStoreConformance with the same harness. It runs the reopening part
+ * (op-log-reopen-conformance.ts) too.
  */
 export function runOpLogConformance(name: string, harness: StoreHarness): void {
+  runOpLogReopenConformance(name, harness);
   describe(`OpLog conformance: ${name}`, () => {
-    const stores: Store[] = [];
-    const create = async () => {
-      const store = await harness.create();
-      stores.push(store);
-      return store;
-    };
-    const reopen = async (store: Store) => {
-      const again = await harness.reopen(store);
-      stores.push(again);
-      return again;
-    };
-    const openLog = (store: Store, options: Partial<OpLogOptions> = {}) =>
-      OpLog.open({ store, nodeId: 'a', ...options });
-    afterEach(async () => {
-      for (const store of stores.splice(0)) await store.close().catch(() => undefined);
-    });
+    const { create, reopen, openLog } = logFixture(harness);
 
     it('gives local writes contiguous seqs from 1 and strictly increasing timestamps', async () => {
       const log = await openLog(await create());
@@ -202,59 +175,6 @@ export function runOpLogConformance(name: string, harness: StoreHarness): void {
       expect(dots(await readAll(log, VersionVector.from({ a: 10, b: 10 })))).toEqual(['a:11']);
     });
 
-    it('recovers its vectors, LSNs and clock on reopen, monotonic even with the clock set back', async () => {
-      const store = await create();
-      let wall = Date.now();
-      const log = await openLog(store, { clock: { now: () => wall } });
-      await log.appendLocal([write('x'), write('y')]);
-      await log.append([remoteOp('b', 1)]);
-      await log.truncate(VersionVector.from({ a: 2 }));
-      const before = { vv: log.versionVector.toJSON(), base: log.baseVector.toJSON(), lsn: log.nextLsn };
-      const lastHlc = log.clock.highWater;
-      await log.close();
-      wall -= 3_600_000; // the wall clock steps back an hour across the restart
-      const again = await openLog(await reopen(store), { clock: { now: () => wall } });
-      expect({
-        vv: again.versionVector.toJSON(),
-        base: again.baseVector.toJSON(),
-        lsn: again.nextLsn,
-      }).toEqual(before);
-      const [next] = await again.appendLocal([write('z')]);
-      expect(next?.seq).toBe(3);
-      expect(next?.hlc).toBeGreaterThan(lastHlc);
-      expect(again.baseVector.toJSON()).toEqual({ a: 2 });
-      expect(await again.verify()).toEqual({ entries: 2, ops: 2 });
-    });
-
-    it("tells the seq and timestamp of each origin's last op, and reads one op, also after reopen", async () => {
-      const store = await create();
-      const log = await openLog(store);
-      expect(log.tipOf('a')).toBeUndefined();
-      const [x] = await log.appendLocal([write('x')]);
-      const [y] = await log.appendLocal([write('y')]);
-      const b2 = remoteOp('b', 2);
-      await log.append([remoteOp('b', 1), b2]);
-      expect(log.tipOf('a')).toEqual({ seq: 2, hlc: y?.hlc });
-      expect(log.tipOf('b')).toEqual({ seq: 2, hlc: b2.hlc });
-      expect(await log.opAt('a', 1)).toEqual(x);
-      expect(await log.opAt('a', 3), 'not in the log').toBeUndefined();
-      expect(await log.opAt('c', 1)).toBeUndefined();
-      await log.truncate(VersionVector.from({ a: 1 }));
-      expect(await log.opAt('a', 1), 'truncated').toBeUndefined();
-      await log.close();
-      const reopened = await reopen(store);
-      const again = await openLog(reopened);
-      expect(again.tipOf('a')).toEqual({ seq: 2, hlc: y?.hlc });
-      expect(again.tipOf('b')).toEqual({ seq: 2, hlc: b2.hlc });
-      expect(await again.opAt('a', 2)).toEqual(y);
-      await again.truncate(again.versionVector);
-      expect(await again.opAt('a', 2), 'truncated').toBeUndefined();
-      await again.close();
-      const emptied = await openLog(await reopen(reopened));
-      expect(emptied.tipOf('a'), 'stored by the truncation').toEqual({ seq: 2, hlc: y?.hlc });
-      expect(emptied.tipOf('b')).toEqual({ seq: 2, hlc: b2.hlc });
-    });
-
     it('refuses local writes after refuseLocalWrites, and still appends other origins', async () => {
       const log = await openLog(await create());
       await log.appendLocal([write('x')]);
@@ -266,39 +186,6 @@ export function runOpLogConformance(name: string, harness: StoreHarness): void {
       expect(log.versionVector.toJSON(), 'no seq was taken').toEqual({ a: 1 });
       expect(dots(await log.append([remoteOp('b', 1)]))).toEqual(['b:1']);
       expect(log.versionVector.toJSON()).toEqual({ a: 1, b: 1 });
-    });
-
-    it('refuses a store that belongs to another node with STORE_WRONG_NODE', async () => {
-      const store = await create();
-      await (await openLog(store)).appendLocal([write('x')]);
-      await expect(OpLog.open({ store, nodeId: 'other' })).rejects.toMatchObject({
-        code: 'STORE_WRONG_NODE',
-      });
-      await expect(OpLog.open({ store, nodeId: 'bad id!' })).rejects.toMatchObject({
-        code: 'INVALID_ARGUMENT',
-      });
-    });
-
-    it('refuses a store holding data that is not an op log with STORE_FORMAT', async () => {
-      const store = await create();
-      await store.commit([{ table: 'meta', key: 'something', value: new Uint8Array([1]) }]);
-      await expect(openLog(store)).rejects.toMatchObject({ code: 'STORE_FORMAT' });
-    });
-
-    it('reports a damaged meta record as STORE_CORRUPT', async () => {
-      const store = await create();
-      await (await openLog(store)).appendLocal([write('x')]);
-      await store.commit([{ table: 'meta', key: 'vv', value: new Uint8Array([0xc1]) }]);
-      await expect(openLog(store)).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
-    });
-
-    it('reports damaged stored tips as STORE_CORRUPT', async () => {
-      const store = await create();
-      await (await openLog(store)).appendLocal([write('x')]);
-      for (const tips of [7, ['a', 1], ['a', 0, 2 ** 40], ['a', 1, 'soon'], ['a', 2, 2 ** 40]]) {
-        await store.commit([{ table: 'meta', key: 'tips', value: encode(tips) }]);
-        await expect(openLog(store), JSON.stringify(tips)).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
-      }
     });
 
     it('commits concurrent appends together (group commit) and resolves each once durable', async () => {
