@@ -41,7 +41,7 @@ export const CLOSE_CODES = {
   REBOOTSTRAP: 4010,
   /** This node is shutting down on purpose; reconnect to another peer or retry later. */
   SHUTDOWN: 4011,
-  /** The peer sent an op that does not follow its origin's last seq; reconnecting resumes from the durable vector. */
+  /** The peer sent an op that does not follow its origin's last seq, or ops ahead of the state they follow; reconnecting resumes from the durable vector. */
   OUT_OF_ORDER: 4012,
   /** The peer's op carried a timestamp too far ahead of this node's clock; fix NTP on the nodes. */
   CLOCK_SKEW: 4013,

@@ -272,6 +272,8 @@ export class SessionModel {
   }
 
   #ops(number: number, ops: readonly Op[]): Verdict {
+    // No OPS frame between STATE_BEGIN and STATE_END: ops sent after a state may build on it.
+    if (this.#incomingId !== undefined) return close(CLOSE_CODES.OUT_OF_ORDER, 'OPS during a state transfer');
     const expected = (this.#framesIn + 1) >>> 0;
     if (number !== expected) {
       const behind = (expected - number) >>> 0;

@@ -328,3 +328,44 @@ describe('found by the session fuzzer: states obey the origin rules', () => {
     }
   });
 });
+
+describe('found by the cluster simulation: OPS frames never overtake a state', () => {
+  // On a link that reorders frames, STATE_END arrived after the next OPS frame (which the sender
+  // sent after the state): the node applied ops whose causal past only the state held.
+  it('an OPS frame between STATE_BEGIN and STATE_END closes with OUT_OF_ORDER; after STATE_END it applies', async () => {
+    const violations: string[] = [];
+    const network = new MemoryNetwork({ seed: 1 });
+    const node = await startNode(network, violations);
+    const transport = network.transport({ host: 'mem://r' });
+    try {
+      const hlc = hlcFromWall(Date.now());
+      const op = (seq: number) => ({
+        origin: 'r',
+        seq,
+        hlc: hlc + seq,
+        collection: 'a',
+        key: `k${seq}`,
+        mutation: [0, seq] as Value,
+      });
+      const scratch = new ReplicaState();
+      scratch.apply(op(1));
+      const [begin, chunk, end] = stateFrames(scratch.snapshot()) as [Uint8Array, Uint8Array, Uint8Array];
+      const next = encodeMessage({ type: 'ops', number: 1, ops: [op(2)] });
+
+      const overtaken = await PeerLink.open(transport, violations);
+      overtaken.send([...handshake(overtaken, 'r'), begin, chunk, next, end]);
+      expect(await turnsUntil(() => overtaken.closed !== undefined && node.inFlight() === 0)).toBe(true);
+      expect(overtaken.closed?.code).toBe(CLOSE_CODES.OUT_OF_ORDER);
+      expect(node.store.log.versionVector.get('r')).toBe(0);
+
+      const inOrder = await PeerLink.open(transport, violations);
+      // The node kept the chunk of the broken-off transfer: it resumes past it.
+      inOrder.send([...handshake(inOrder, 'r'), begin, end, next, encodeMessage({ type: 'ping', time: 1 })]);
+      expect(await turnsUntil(() => inOrder.pongs.has(1) && node.inFlight() === 0)).toBe(true);
+      expect(inOrder.closed).toBeUndefined();
+      expect(node.store.log.versionVector.get('r')).toBe(2);
+    } finally {
+      await node.close();
+    }
+  });
+});

@@ -26,7 +26,7 @@ export class StateTransferWriter {
   /**
    * A state transfer, whole or broken: a valid compacted delta or snapshot of new ops, garbage
    * with the right hash, a wrong hash, chunks out of turn or past the announced size, an early
-   * end, or half a transfer (the rest comes on a later connection, which must resume it).
+   * end, an OPS frame inside the transfer, or half a transfer (the rest comes on a later connection, which must resume it).
    * `underway` is what the node holds of this peer's last transfer.
    */
   transfer(
@@ -47,14 +47,21 @@ export class StateTransferWriter {
     }
     const kind = random() < 0.8 ? 'delta' : 'snapshot';
     let bytes = this.#writer.mirrorState(link, kind);
-    const variant = below(random, 10);
+    const variant = below(random, 11);
     if (variant === 0) bytes = Uint8Array.from({ length: 1 + below(random, 300) }, () => below(random, 256));
     if (variant === 1) bytes = mutateFrame(random, bytes, bytes).bytes;
     if (bytes.length === 0) bytes = Uint8Array.of(0xc1);
     const name =
-      ['garbage', 'mutated', 'wrong hash', 'chunk out of turn', 'chunk past size', 'early end', 'half'][
-        variant
-      ] ?? kind;
+      [
+        'garbage',
+        'mutated',
+        'wrong hash',
+        'chunk out of turn',
+        'chunk past size',
+        'early end',
+        'half',
+        'ops inside',
+      ][variant] ?? kind;
     const begin = this.#begin(id, bytes, kind, variant === 2 ? this.#nonce() : undefined);
     const chunks = this.#chunks(id, bytes, 0);
     const end: Shot = {
@@ -96,8 +103,18 @@ export class StateTransferWriter {
           ],
           broken: true,
         };
+      case 7: {
+        // An OPS frame before STATE_END, as if it overtook the state: the session must close.
+        const ops = encodeMessage({
+          type: 'ops',
+          number: link.nextFrameNumber,
+          ops: this.#writer.ops(link, 1),
+        });
+        chunks.splice(below(random, chunks.length + 1), 0, { bytes: ops, kind: 'state: ops inside' });
+        break;
+      }
     }
-    return { shots: [begin, ...chunks, end], broken: variant < 7 };
+    return { shots: [begin, ...chunks, end], broken: variant < 8 };
   }
 
   #begin(id: number, bytes: Uint8Array, kind: 'delta' | 'snapshot', hash?: Uint8Array): Shot {

@@ -327,6 +327,11 @@ export class PeerSession {
       }
       case 'ops':
         if (!this.#requireEstablished('OPS')) return;
+        // OPS sent after a state can build on it: one arriving before the state ends overtook it.
+        if (this.#stateReceiver.receiving) {
+          this.close(CLOSE_CODES.OUT_OF_ORDER, 'an OPS frame arrived during a state transfer');
+          return;
+        }
         this.#receive.ops(message.number, message.ops, message.batch, frame.length);
         return;
     }

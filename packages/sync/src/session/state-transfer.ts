@@ -141,6 +141,14 @@ export class StateReceiver {
     this.#link = link;
   }
 
+  /**
+   * Whether a state transfer began on this session and has not ended. The sender sends no OPS
+   * frame in between: ops sent after a state may build on it (see PeerSession).
+   */
+  get receiving(): boolean {
+    return this.#incomingId !== undefined;
+  }
+
   /** STATE_BEGIN: resumes a partial transfer of the same state, or starts anew; answers STATE_RESUME. */
   begin(message: Extract<Message, { type: 'state-begin' }>): void {
     const { transfers, peerId } = this.#link;
