@@ -1,7 +1,7 @@
 import { encode } from './codec.js';
 import { type DriftlessError, StorageError } from './errors.js';
 import type { HybridLogicalClock } from './hlc.js';
-import { indexKey, LOG_INDEX_TABLE, LOG_TABLE, metaWrite } from './log-layout.js';
+import { indexKey, LOG_INDEX_TABLE, LOG_TABLE, metaWrite, TIPS_META, tipsValue } from './log-layout.js';
 import type { LogState } from './log-recover.js';
 import type { Op, OpTip } from './op.js';
 import { encodeValidatedOps } from './op-codec.js';
@@ -41,6 +41,8 @@ export interface PendingAppend {
   readonly writes: readonly StoreWrite[];
   /** An install's vector: what the commit makes durable beyond its ops. */
   readonly install?: VersionVector;
+  /** An install's tips (see OpLog.install), each within its vector. */
+  readonly tips?: ReadonlyMap<string, OpTip>;
 }
 
 /**
@@ -235,13 +237,21 @@ export class LogWriter {
       chunks.push({ lsn, ops: entryOps, bytes });
       lsn++;
     }
+    let tips: Map<string, OpTip> | undefined;
     for (const append of group) {
       for (const write of append.writes) writes.push(write);
       if (append.install) {
         vector = vector.merge(append.install);
         base = base.merge(append.install);
       }
+      for (const [origin, tip] of append.tips ?? []) {
+        if (tip.seq <= ((tips ?? this.#tips).get(origin)?.seq ?? 0)) continue;
+        tips ??= new Map(this.#tips);
+        tips.set(origin, tip);
+      }
     }
+    // Tips a state showed are not in any entry: stored, as a truncation stores them.
+    if (tips !== undefined) writes.push(metaWrite(TIPS_META, tipsValue(tips)));
     const last = new Map<string, Op>();
     if (chunks.length > 0) {
       for (const op of ops) last.set(op.origin, op);
@@ -255,6 +265,7 @@ export class LogWriter {
     this.#durable = vector;
     this.#storedBase = base;
     this.#nextLsn = lsn;
+    for (const [origin, tip] of tips ?? []) this.#tips.set(origin, tip);
     for (const op of last.values()) this.#tips.set(op.origin, { seq: op.seq, hlc: op.hlc });
     return chunks;
   }

@@ -6,11 +6,13 @@ import type { Store } from './store.js';
 import type { VersionVector } from './version-vector.js';
 
 /**
- * The tip of each origin: the seq and timestamp of the last op of it the log made durable. The log
- * holds them in memory (LogWriter), reads them back on opening from the last entry holding each
- * origin's ops, and, since a truncation may delete those entries, stores them in meta `tips` with
- * every truncation: a peer that lost its data is told its tip however long ago its ops were
- * truncated here.
+ * The tip of each origin: the seq and timestamp of the last op of it the log made durable, or
+ * that an installed state showed by its stamp (OpLog.install), whichever is later. The log holds
+ * them in memory (LogWriter), reads them back on opening from the last entry holding each origin's
+ * ops, and, since a truncation may delete those entries and an install's tips are in none, stores
+ * them in meta `tips` with every truncation and every install that raised one: a peer that lost
+ * its data is told its tip however long ago its ops were truncated here, or if they only ever
+ * came here in states.
  */
 
 /**
@@ -25,7 +27,9 @@ export async function recoverTips(store: Store, vector: VersionVector): Promise<
     if (lsn === undefined || bytes === undefined) continue;
     let last: Op | undefined;
     for (const op of decodeEntry(bytes, lsn)) if (op.origin === origin && op.seq <= seq) last = op;
-    if (last !== undefined) tips.set(origin, { seq: last.seq, hlc: last.hlc });
+    // A stored tip may be above the log's last op of its origin: one a state showed (OpLog.install).
+    if (last !== undefined && last.seq > (tips.get(origin)?.seq ?? 0))
+      tips.set(origin, { seq: last.seq, hlc: last.hlc });
   }
   return tips;
 }

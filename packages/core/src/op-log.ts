@@ -1,5 +1,5 @@
-import { type DriftlessError, OpLogError, StorageError } from './errors.js';
-import { type HlcOptions, HybridLogicalClock } from './hlc.js';
+import { DriftlessError, OpLogError, StorageError } from './errors.js';
+import { type HlcOptions, HybridLogicalClock, isHlc } from './hlc.js';
 import { assertNodeId } from './identifiers.js';
 import { type AppendListener, type LogChunk, LogWriter, MAX_ENTRY_OPS } from './log-commit.js';
 import { LOG_TABLE } from './log-layout.js';
@@ -106,8 +106,9 @@ export class OpLog {
   }
 
   /**
-   * The seq and timestamp of the last op of `origin` this log made durable, even once truncated
-   * (log-tips.ts); undefined when every op of `origin` it holds came in an install.
+   * The seq and timestamp of the last op of `origin` this log made durable, even once truncated,
+   * or of a later one an installed state showed (log-tips.ts); undefined when it holds no op of
+   * `origin` and no state it installed showed one.
    */
   tipOf(origin: string): OpTip | undefined {
     return this.#writer.tips.get(origin);
@@ -216,9 +217,24 @@ export class OpLog {
    * known; ops the log already holds stay and are still served above the base. Resolves once
    * durable; after it, versionVector includes `vector`. It commits alone, after every append
    * admitted before it and before every append admitted after it.
+   *
+   * `tips`: ops the state shows by their stamps, at most one per origin, each within `vector`; an
+   * origin's tip (tipOf) rises to one above it, so a peer that lost its data is still told of an op
+   * it wrote when every op of its origin reached this log in states (see log-tips.ts).
    */
-  install(vector: VersionVector, writes: readonly StoreWrite[]): Promise<void> {
+  install(
+    vector: VersionVector,
+    writes: readonly StoreWrite[],
+    tips?: ReadonlyMap<string, OpTip>,
+  ): Promise<void> {
     this.#assertWritable();
+    for (const [origin, tip] of tips ?? []) {
+      if (!Number.isSafeInteger(tip.seq) || tip.seq < 1 || tip.seq > vector.get(origin) || !isHlc(tip.hlc))
+        throw new DriftlessError(
+          'INVALID_ARGUMENT',
+          `the tip of ${origin} is not an op within the installed vector`,
+        );
+    }
     for (const [origin, seq] of vector.entries()) {
       if (seq > (this.#admitted.get(origin) ?? 0)) this.#admitted.set(origin, seq);
     }
@@ -229,7 +245,7 @@ export class OpLog {
     for (const listener of this.#installListeners) listener(vector);
     // A group of its own: appends admitted later may build on the state it brings, so none of them
     // may become durable before it.
-    return this.#writer.enqueueAlone({ ops: [], writes, install: vector });
+    return this.#writer.enqueueAlone({ ops: [], writes, install: vector, ...(tips ? { tips } : {}) });
   }
 
   /**

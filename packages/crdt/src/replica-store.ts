@@ -16,7 +16,7 @@ import { DurableReads } from './durable-reads.js';
 import type { Intent } from './intent.js';
 import { decodeMutation } from './mutation.js';
 import type { Change, ReplicaState } from './replica-state.js';
-import { decodeSnapshot, latestHlc } from './snapshot.js';
+import { decodeSnapshot, stateStamps } from './snapshot.js';
 import { type LoadedState, loadState } from './state-checkpoint.js';
 
 /** Options of ReplicaStore.open. */
@@ -282,8 +282,8 @@ export class ReplicaStore {
     check?.(vector);
     // Writes made here later must order after every write the state holds, as after received ops
     // (last writer wins by timestamp). A state too far ahead of this clock is refused (CLOCK_SKEW).
-    const latest = latestHlc(collections);
-    if (latest !== undefined) this.log.clock.observe(latest);
+    const { latestHlc, tips } = stateStamps(collections, vector);
+    if (latestHlc !== undefined) this.log.clock.observe(latestHlc);
     const failure = this.log.failure;
     if (failure) {
       throw new OpLogError(
@@ -299,7 +299,8 @@ export class ReplicaStore {
     // The state brought no ops to replay: only a checkpoint can hold it.
     const { writes, vector: checkpoint } = this.#checkpointer.takeNow();
     // The delta's own vector, not the state's: ops admitted here but not yet durable stay pending.
-    const installed = this.log.install(vector, writes);
+    // Its stamps show ops of origins this log may hold no op of (see OpLog.install).
+    const installed = this.log.install(vector, writes, tips);
     // Reported from a reaction on the install's own promise: it runs before the log's next commit
     // starts, so listeners see the install in commit order with the appends around it.
     installed.then(

@@ -4,6 +4,7 @@ import {
   encode,
   isCollectionName,
   isKey,
+  type OpTip,
   ProtocolError,
   type Value,
   VersionVector,
@@ -112,17 +113,29 @@ export interface DecodedSnapshot {
   readonly collections: Collections;
 }
 
-/** The latest timestamp of any write or delete the entries remember, or undefined when none. */
-export function latestHlc(collections: Collections): number | undefined {
+/**
+ * What the stamps a state's entries remember (each key's latest write and latest delete) show:
+ * the latest timestamp among them (undefined when none), and per origin the op of it with the
+ * highest seq within `vector` (OpLog.install's tips). A stamp is an op's identity, so each tip is an
+ * op its origin wrote; stamps beyond `vector` (which only a forged state holds) are left out.
+ */
+export function stateStamps(
+  collections: Collections,
+  vector: VersionVector,
+): { latestHlc: number | undefined; tips: Map<string, OpTip> } {
   let latest: number | undefined;
+  const tips = new Map<string, OpTip>();
   for (const entries of collections.values()) {
     for (const entry of entries.values()) {
       for (const stamp of [entry.winner, entry.tombstone?.stamp]) {
-        if (stamp !== undefined && (latest === undefined || stamp.hlc > latest)) latest = stamp.hlc;
+        if (stamp === undefined) continue;
+        if (latest === undefined || stamp.hlc > latest) latest = stamp.hlc;
+        const { origin, seq, hlc } = stamp;
+        if (seq <= vector.get(origin) && seq > (tips.get(origin)?.seq ?? 0)) tips.set(origin, { seq, hlc });
       }
     }
   }
-  return latest;
+  return { latestHlc: latest, tips };
 }
 
 /** Encodes a whole state, or the part of it in `collections`. */

@@ -850,3 +850,24 @@ describe('installing a state moves the clock past it', () => {
     for (const replica of [ahead, behind, far]) await replica.close();
   });
 });
+
+describe('installing a state tells the log the last op of each origin its stamps show', () => {
+  it('takes the highest seq among the latest writes and deletes, within the state vector', async () => {
+    const source = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'w' });
+    await source.write('c', 'a', { kind: 'set', value: 1 }); // w:1, overwritten by w:3
+    await source.write('c', 'b', { kind: 'set', value: 2 }); // w:2
+    await source.write('c', 'a', { kind: 'set', value: 3 }); // w:3
+    const deleted = await source.write('c', 'b', { kind: 'del' }); // w:4, a delete's stamp
+    const target = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 't' });
+    await target.installState(source.state.snapshot());
+    expect(target.log.tipOf('w')).toEqual({ seq: 4, hlc: deleted.op.hlc });
+
+    // A state whose stamps claim ops beyond its own vector (only a forged one does) shows none.
+    const snapshot = decode(source.state.snapshot()) as Value[];
+    snapshot[1] = VersionVector.from({ w: 1 }).toValue();
+    const other = await ReplicaStore.open({ store: await MemoryStore.open(), nodeId: 'o' });
+    await other.installState(encode(snapshot));
+    expect(other.log.tipOf('w'), 'every stamp of w is beyond w:1').toBeUndefined();
+    for (const replica of [source, target, other]) await replica.close();
+  });
+});

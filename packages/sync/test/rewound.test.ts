@@ -136,6 +136,35 @@ describe('a node behind its own origin', () => {
     expect(a.replicator.rewound).toEqual({ peer: 'b', held: 3, own: 4, conflict: 3 });
   });
 
+  it('refuses writes when every op of its origin reached the peer in a state (the tip its stamps showed)', async () => {
+    const network = new MemoryNetwork({ seed: 51 });
+    const b = await twoNodes(network, new MemoryVolume());
+    await b.store.checkpoint();
+    await b.store.log.truncate(b.store.log.versionVector);
+    // c joins after the truncation: b sends it a snapshot, so c's log holds no op of a's.
+    const cDisk = new MemoryVolume();
+    const c = await node(network, 'c', {
+      disk: await MemoryStore.open(cDisk),
+      options: { peers: ['mem://b'] },
+    });
+    await until(() => c.store.log.versionVector.get('a') === 3, 'c holds a:3');
+    expect(await c.store.log.opAt('a', 3), 'in no entry of its log').toBeUndefined();
+    expect(c.store.log.tipOf('a')?.seq, "shown by k3's stamp").toBe(3);
+    await b.stop();
+    await c.stop();
+    const disk = new MemoryVolume();
+    const alone = await node(network, 'a', { disk: await MemoryStore.open(disk) });
+    for (let i = 1; i <= 4; i++) await write(alone, `new${i}`);
+    await alone.stop();
+    await node(network, 'c', { disk: await MemoryStore.open(cDisk) });
+    const a = await node(network, 'a', {
+      disk: await MemoryStore.open(disk),
+      options: { peers: ['mem://c'] },
+    });
+    await until(() => a.replicator.rewound !== undefined, 'a learns its ops differ from c');
+    expect(a.replicator.rewound).toEqual({ peer: 'c', held: 3, own: 4, conflict: 3 });
+  });
+
   it('writes on after a restart that lost nothing, and nobody reports a loss', async () => {
     const network = new MemoryNetwork({ seed: 43 });
     const disk = new MemoryVolume();

@@ -66,6 +66,41 @@ export function runOpLogReopenConformance(name: string, harness: StoreHarness): 
       expect(emptied.tipOf('b')).toEqual({ seq: 2, hlc: b2.hlc });
     });
 
+    it('raises a tip to an op an installed state showed, keeps it across reopens, and refuses one beyond the vector', async () => {
+      const store = await create();
+      const log = await openLog(store);
+      const b1 = remoteOp('b', 1);
+      await log.append([b1]);
+      const shown = { seq: 4, hlc: b1.hlc + 10 };
+      const installed = VersionVector.from({ b: 5, c: 2 });
+      expect(
+        () => log.install(installed, [], new Map([['b', { seq: 6, hlc: b1.hlc }]])),
+        'beyond the vector',
+      ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+      expect(log.versionVector.get('b'), 'nothing installed').toBe(1);
+      await log.install(
+        installed,
+        [],
+        new Map([
+          ['b', shown],
+          ['c', { seq: 2, hlc: b1.hlc + 20 }],
+        ]),
+      );
+      expect(log.tipOf('b')).toEqual(shown);
+      expect(log.tipOf('c')).toEqual({ seq: 2, hlc: b1.hlc + 20 });
+      // A state showing an earlier op leaves the tip where it is.
+      await log.install(installed, [], new Map([['b', { seq: 2, hlc: b1.hlc + 5 }]]));
+      expect(log.tipOf('b')).toEqual(shown);
+      await log.close();
+      const again = await openLog(await reopen(store));
+      expect(again.tipOf('b'), 'above the last op of b the log holds').toEqual(shown);
+      expect(again.tipOf('c')).toEqual({ seq: 2, hlc: b1.hlc + 20 });
+      const b6 = remoteOp('b', 6);
+      await again.append([b6]);
+      expect(again.tipOf('b')).toEqual({ seq: 6, hlc: b6.hlc });
+      await again.close();
+    });
+
     it('refuses a store that belongs to another node with STORE_WRONG_NODE', async () => {
       const store = await create();
       await (await openLog(store)).appendLocal([write('x')]);
