@@ -5,11 +5,13 @@ import {
   authProof,
   CLOSE_CODES,
   createNonce,
+  decodeMessage,
   encodeMessage,
   MemoryNetwork,
   PROTOCOL_VERSION,
   Replicator,
   syncReplicaOf,
+  type Transport,
 } from '../src/index.js';
 import {
   authenticatedPeer,
@@ -499,6 +501,39 @@ describe('Replicator over the in-memory network', () => {
     const second = a.replicator.status()[0]?.stats;
     expect(second?.statesSent).toBe(1);
     expect(second?.stateBytesSent).toBeLessThan(total);
+  });
+
+  it('sends a state again, on the same session, a heartbeat after its STATE_END was lost', async () => {
+    // A transport never loses a frame; one that did would leave the peer waiting for the end of a
+    // state whose vector the sender counts as sent. Liveness sees the sent ops unacknowledged.
+    const network = new MemoryNetwork({ seed: 18 });
+    const timing = { heartbeatIntervalMs: 25, heartbeatTimeoutMs: 5_000 };
+    let lost = 0;
+    const losingFirstStateEnd = (inner: Transport): Transport => ({
+      dial: (url, options) => inner.dial(url, options),
+      listen: (address, onConnection) =>
+        inner.listen(address, (connection) => {
+          const send = connection.send.bind(connection);
+          connection.send = (frame) => {
+            if (lost === 0 && decodeMessage(frame).type === 'state-end') {
+              lost++;
+              return true;
+            }
+            return send(frame);
+          };
+          onConnection(connection);
+        }),
+    });
+    const a = await testNode(network, 'a', { options: { timing }, transport: losingFirstStateEnd });
+    for (let i = 0; i < 20; i++) await write(a, `key-${i}`);
+    await a.store.log.truncate(a.store.log.versionVector);
+    const b = await node(network, 'b', { peers: ['mem://a'], timing });
+    await until(() => b.store.log.versionVector.get('a') === 20, 'the state, sent again');
+    expect(lost).toBe(1);
+    expect(b.store.state.digest()).toBe(a.store.state.digest());
+    expect(a.events.filter((event) => event.type === 'disconnected')).toEqual([]);
+    // The second time only STATE_END: b kept every chunk of the first.
+    expect(a.replicator.status()[0]?.stats.statesSent).toBe(2);
   });
 
   it('disconnects a peer that stops reading, having buffered no more than the high-water mark', async () => {
