@@ -95,8 +95,10 @@ export function mutateFrame(
       for (let n = 1 + below(random, random() < 0.9 ? 8 : 200); n > 0; n--) bytes.push(below(random, 256));
       break;
     case 'splice': {
-      const tail = Array.from(other.subarray(below(random, other.length + 1)));
-      bytes.splice(at(), bytes.length, ...tail);
+      const tail = other.subarray(below(random, other.length + 1));
+      // A loop, not splice(…, ...tail): spreading a large frame's bytes as arguments overflows the stack.
+      bytes.length = at();
+      for (const byte of tail) bytes.push(byte);
       break;
     }
     case 'tag':
@@ -108,7 +110,8 @@ export function mutateFrame(
       const view = new DataView(Uint8Array.from(bytes).buffer);
       const number = pick(random, FRAME_NUMBERS(view.getUint32(1))) >>> 0;
       view.setUint32(1, random() < 0.9 ? number : below(random, 2 ** 32));
-      bytes.splice(0, bytes.length, ...new Uint8Array(view.buffer));
+      bytes.length = 0;
+      for (const byte of new Uint8Array(view.buffer)) bytes.push(byte);
       break;
     }
     case 'huge-length':
