@@ -1,3 +1,5 @@
+import { DriftlessError } from './errors.js';
+import { isHlc } from './hlc.js';
 import { LOG_TABLE, META_TABLE, readStoredTips, TIPS_META } from './log-layout.js';
 import { decodeEntry } from './log-recover.js';
 import { entryHolding } from './log-truncate.js';
@@ -42,4 +44,15 @@ export async function storedOp(store: Store, origin: string, seq: number): Promi
   if (bytes === undefined) return undefined;
   for (const op of decodeEntry(bytes, lsn)) if (op.origin === origin && op.seq === seq) return op;
   return undefined;
+}
+
+/** Throws INVALID_ARGUMENT unless each of `tips` names an op within `vector` (OpLog.install's tips). */
+export function assertTipsWithin(tips: ReadonlyMap<string, OpTip>, vector: VersionVector): void {
+  for (const [origin, { seq, hlc }] of tips) {
+    if (!Number.isSafeInteger(seq) || seq < 1 || seq > vector.get(origin) || !isHlc(hlc))
+      throw new DriftlessError(
+        'INVALID_ARGUMENT',
+        `the tip of ${origin} is not an op within the installed vector`,
+      );
+  }
 }

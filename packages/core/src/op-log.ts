@@ -1,11 +1,11 @@
-import { DriftlessError, OpLogError, StorageError } from './errors.js';
-import { type HlcOptions, HybridLogicalClock, isHlc } from './hlc.js';
+import { type DriftlessError, OpLogError, StorageError } from './errors.js';
+import { type HlcOptions, HybridLogicalClock } from './hlc.js';
 import { assertNodeId } from './identifiers.js';
 import { type AppendListener, type LogChunk, LogWriter, MAX_ENTRY_OPS } from './log-commit.js';
-import { LOG_TABLE } from './log-layout.js';
-import { decodeEntry, type LogState, recover, verifyLog } from './log-recover.js';
-import { recoverTips, storedOp } from './log-tips.js';
-import { entryHolding, type LogRetention, planTruncation, type TruncateResult } from './log-truncate.js';
+import { readMissing } from './log-read.js';
+import { type LogState, recover, verifyLog } from './log-recover.js';
+import { assertTipsWithin, recoverTips, storedOp } from './log-tips.js';
+import { type LogRetention, planTruncation, type TruncateResult } from './log-truncate.js';
 import { formatDot, type Op, type OpTip, type Write } from './op.js';
 import { validateOp, validateWrite } from './op-validate.js';
 import type { Store, StoreWrite } from './store.js';
@@ -228,13 +228,7 @@ export class OpLog {
     tips?: ReadonlyMap<string, OpTip>,
   ): Promise<void> {
     this.#assertWritable();
-    for (const [origin, tip] of tips ?? []) {
-      if (!Number.isSafeInteger(tip.seq) || tip.seq < 1 || tip.seq > vector.get(origin) || !isHlc(tip.hlc))
-        throw new DriftlessError(
-          'INVALID_ARGUMENT',
-          `the tip of ${origin} is not an op within the installed vector`,
-        );
-    }
+    if (tips) assertTipsWithin(tips, vector);
     for (const [origin, seq] of vector.entries()) {
       if (seq > (this.#admitted.get(origin) ?? 0)) this.#admitted.set(origin, seq);
     }
@@ -285,32 +279,7 @@ export class OpLog {
         `the log no longer holds ops below ${JSON.stringify(this.#base)}; bootstrap the peer from a snapshot`,
       );
     }
-    const endLsn = this.#writer.nextLsn;
-    const missing = this.#writer.durable.missingFrom(since);
-    if (missing.length === 0) return;
-    let startLsn = endLsn;
-    for (const { origin, from } of missing) {
-      startLsn = Math.min(startLsn, (await entryHolding(this.#store, origin, from)) ?? 0);
-    }
-    const expected = new Map(missing.map(({ origin, from }) => [origin, from]));
-    for await (const { key, value } of this.#store.range(LOG_TABLE, { start: startLsn, end: endLsn })) {
-      const lacking: Op[] = [];
-      const entryOps = decodeEntry(value, key as number);
-      for (const op of entryOps) {
-        const next = expected.get(op.origin);
-        if (next === undefined || op.seq < next) continue;
-        if (op.seq > next) {
-          throw new OpLogError(
-            'LOG_TRUNCATED',
-            `the log was truncated while reading (missing ${op.origin}:${next})`,
-          );
-        }
-        expected.set(op.origin, next + 1);
-        lacking.push(op);
-      }
-      if (lacking.length === entryOps.length) yield { lsn: key as number, ops: lacking, bytes: value };
-      else if (lacking.length > 0) yield { lsn: key as number, ops: lacking };
-    }
+    yield* readMissing(this.#store, this.#writer.durable, since, this.#writer.nextLsn);
   }
 
   /**

@@ -326,12 +326,7 @@ export class PeerSession {
         return;
       }
       case 'ops':
-        if (!this.#requireEstablished('OPS')) return;
-        // OPS sent after a state can build on it: one arriving before the state ends overtook it.
-        if (this.#stateReceiver.receiving) {
-          this.close(CLOSE_CODES.OUT_OF_ORDER, 'an OPS frame arrived during a state transfer');
-          return;
-        }
+        if (!this.#requireEstablished('OPS') || this.#stateReceiver.opsOutOfTurn()) return;
         this.#receive.ops(message.number, message.ops, message.batch, frame.length);
         return;
     }

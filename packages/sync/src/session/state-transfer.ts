@@ -142,11 +142,14 @@ export class StateReceiver {
   }
 
   /**
-   * Whether a state transfer began on this session and has not ended. The sender sends no OPS
-   * frame in between: ops sent after a state may build on it (see PeerSession).
+   * An OPS frame arrived: true, having closed the session with OUT_OF_ORDER, when a state transfer
+   * began on this session and has not ended. The sender sends no OPS frame in between (ops sent
+   * after a state may build on it), so one arriving there overtook the state.
    */
-  get receiving(): boolean {
-    return this.#incomingId !== undefined;
+  opsOutOfTurn(): boolean {
+    if (this.#incomingId === undefined) return false;
+    this.#link.close(CLOSE_CODES.OUT_OF_ORDER, 'an OPS frame arrived during a state transfer');
+    return true;
   }
 
   /** STATE_BEGIN: resumes a partial transfer of the same state, or starts anew; answers STATE_RESUME. */
