@@ -5,20 +5,24 @@ import {
   isCollectionName,
   isKey,
   isNodeId,
+  isWellFormed,
   type Store,
   type Value,
 } from '@driftless/core';
 import { plainRegisterEntry, STATE_DECODE_LIMITS } from './snapshot.js';
 import {
   CELL,
+  KEYS_AT,
   SEGMENT_FORMAT,
   SEGMENT_FORMAT_BYTES,
+  SEGMENT_FORMAT_CELLS,
   SEGMENT_FORMAT_INLINE,
   SEGMENT_TABLE,
   SEGMENTS,
   SegmentLayout,
   STATE_META_TABLE,
   STATE_TABLE,
+  STRINGS_AT,
   type StoredEntry,
 } from './state-segments.js';
 
@@ -107,7 +111,7 @@ function readSegment(
   }
   const format = Array.isArray(segment) ? segment[0] : undefined;
   if (!Array.isArray(segment)) return damaged(`segment ${number} is not an array`);
-  if (format === SEGMENT_FORMAT) return readCells(segment, number, visit);
+  if (format === SEGMENT_FORMAT || format === SEGMENT_FORMAT_CELLS) return readCells(segment, number, visit);
   if (
     (format !== SEGMENT_FORMAT_INLINE && format !== SEGMENT_FORMAT_BYTES) ||
     (segment.length - 1) % 3 !== 0
@@ -137,54 +141,102 @@ function readSegment(
   return (segment.length - 1) / 3;
 }
 
-/** readSegment of a format-3 segment: checks every cell, then visits them. */
+/** The items of each cell, by its first item (CELL). */
+const CELL_WIDTH: Readonly<Record<number, number>> = {
+  [CELL.nothing]: 3,
+  [CELL.entry]: 4,
+  [CELL.register]: 7,
+  [CELL.stringRegister]: 7,
+};
+
+/** True when `length` counts characters of a text from `at` within it. */
+function fits(length: Value, at: number, text: string): length is number {
+  return typeof length === 'number' && Number.isInteger(length) && length >= 0 && at + length <= text.length;
+}
+
+/**
+ * readSegment of a segment of cells (formats 3 and 4): checks every cell, then visits them. In
+ * format 4 a cell's key is a length into the segment's keys, a register's timestamp is the previous
+ * register's plus a delta, and a string register's value is a length into its strings.
+ */
 function readCells(
   segment: Value[],
   number: number,
   visit: (collection: string, key: string, entry: SegmentEntry | undefined) => void,
 ): number {
-  const [, collections, origins] = segment;
+  const [format, collections, origins] = segment;
+  const joined = format === SEGMENT_FORMAT;
+  const keys = joined ? segment[KEYS_AT] : '';
+  const strings = joined ? segment[STRINGS_AT] : '';
   if (
     !Array.isArray(collections) ||
     !collections.every(isCollectionName) ||
     !Array.isArray(origins) ||
-    !origins.every(isNodeId)
+    !origins.every(isNodeId) ||
+    typeof keys !== 'string' ||
+    typeof strings !== 'string'
   ) {
-    damaged(`segment ${number} is not [3, collections, origins, cell, …]`);
+    damaged(
+      `segment ${number} is not [${format}, collections, origins, ${joined ? 'keys, strings, ' : ''}cell, …]`,
+    );
   }
-  const invalid = () => damaged(`segment ${number} holds an invalid cell`);
-  const named = (names: readonly Value[], index: Value) =>
+  const invalid = (): never => damaged(`segment ${number} holds an invalid cell`);
+  const named = (names: readonly Value[], index: Value): index is number =>
     typeof index === 'number' && Number.isInteger(index) && index >= 0 && index < names.length;
-  const width = { [CELL.nothing]: 3, [CELL.entry]: 4, [CELL.register]: 7 } as Record<number, number>;
-  const starts: number[] = [];
-  for (let i = 3; i < segment.length; ) {
-    const tag = segment[i];
-    const size = typeof tag === 'number' ? width[tag] : undefined;
-    if (
-      size === undefined ||
-      i + size > segment.length ||
-      !named(collections, segment[i + 1] as Value) ||
-      !isKey(segment[i + 2]) ||
-      (segment[i] === CELL.entry && !Array.isArray(segment[i + 3])) ||
-      (segment[i] === CELL.register && !named(origins, segment[i + 4] as Value))
-    )
-      invalid();
-    starts.push(i);
-    i += size as number;
-  }
-  for (const i of starts) {
-    const collection = collections[segment[i + 1] as number] as string;
-    const key = segment[i + 2] as string;
-    const cell = segment[i];
-    if (cell === CELL.nothing) visit(collection, key, undefined);
-    else if (cell === CELL.entry) visit(collection, key, { value: segment[i + 3] as Value });
-    else {
-      const origin = origins[segment[i + 4] as number] as Value;
-      const [hlc, seq, value] = [segment[i + 3] as Value, segment[i + 5] as Value, segment[i + 6] as Value];
-      visit(collection, key, { value: plainRegisterEntry(hlc, origin, seq, value) });
+  const cells: [string, string, SegmentEntry | undefined][] = [];
+  let keyAt = 0;
+  let stringAt = 0;
+  let hlc = 0;
+  for (let i = joined ? STRINGS_AT + 1 : 3; i < segment.length; ) {
+    const tag = segment[i] as Value;
+    const size = typeof tag === 'number' ? CELL_WIDTH[tag] : undefined;
+    const index = segment[i + 1] as Value;
+    if (size === undefined || i + size > segment.length || !named(collections, index)) return invalid();
+    if (!joined && tag === CELL.stringRegister) invalid();
+    let key = segment[i + 2] as Value;
+    if (joined) {
+      if (!fits(key, keyAt, keys)) return invalid();
+      const end: number = keyAt + key;
+      key = keys.slice(keyAt, end);
+      keyAt = end;
     }
+    if (!isKey(key)) return invalid();
+    const collection = collections[index] as string;
+    if (tag === CELL.nothing) cells.push([collection, key, undefined]);
+    else if (tag === CELL.entry) {
+      const entry = segment[i + 3] as Value;
+      if (!Array.isArray(entry)) invalid();
+      cells.push([collection, key, { value: entry }]);
+    } else {
+      const [origin, seq] = [segment[i + 4] as Value, segment[i + 5] as Value];
+      let stamp = segment[i + 3] as Value;
+      let value = segment[i + 6] as Value;
+      if (!named(origins, origin)) return invalid();
+      if (joined) {
+        // A delta from the previous register's timestamp.
+        if (typeof stamp !== 'number' || !Number.isSafeInteger(stamp + hlc)) return invalid();
+        hlc += stamp;
+        stamp = hlc;
+      }
+      if (tag === CELL.stringRegister) {
+        if (!fits(value, stringAt, strings)) return invalid();
+        const end: number = stringAt + value;
+        value = strings.slice(stringAt, end);
+        stringAt = end;
+        if (!isWellFormed(value)) invalid();
+      }
+      cells.push([
+        collection,
+        key,
+        { value: plainRegisterEntry(stamp, origins[origin] as Value, seq, value) },
+      ]);
+    }
+    i += size;
   }
-  return starts.length;
+  if (keyAt !== keys.length || stringAt !== strings.length)
+    damaged(`segment ${number} holds text no cell names`);
+  for (const [collection, key, entry] of cells) visit(collection, key, entry);
+  return cells.length;
 }
 
 function damaged(what: string, cause?: unknown): never {

@@ -161,7 +161,7 @@ async function stored(store: Store, log: OpLog): Promise<ReplicaState> {
     }) as Value[];
     // Formats 1 (entries as their encoded bytes) and 2 (entries inline) only where a test wrote
     // them as an earlier version would.
-    expect([1, 2, 3]).toContain(segment[0]);
+    expect([1, 2, 3, 4]).toContain(segment[0]);
     for (const [collection, key, entry] of segmentCells(segment)) {
       if (entry === null) entries.delete(`${collection}/${key}`);
       else if (entry instanceof Uint8Array)
@@ -181,20 +181,31 @@ async function stored(store: Store, log: OpLog): Promise<ReplicaState> {
 
 /**
  * A segment's keys as [collection, key, entry | null] (an entry inline, or as its bytes in format 1).
- * Format 3 is [3, collections, origins, cell…], a cell being 0 (nothing), 1 (an entry) or 2 (a
- * register's stamp and value) with its collection's index and key; docs/CORE.md › Checkpoints.
+ * Formats 3 and 4 are [format, collections, origins, (4: keys, strings,) cell…], a cell being 0
+ * (nothing), 1 (an entry), 2 (a register's stamp and value) or 3 (format 4: the same with the value
+ * in `strings`) with its collection's index and key; in format 4 a key is its length in `keys` and
+ * a stamp's timestamp a delta from the previous register's; docs/CORE.md › Checkpoints.
  */
 function segmentCells(segment: Value[]): [string, string, Value][] {
-  if (segment[0] !== 3) {
+  const format = segment[0];
+  if (format !== 3 && format !== 4) {
     const cells: [string, string, Value][] = [];
     for (let i = 1; i < segment.length; i += 3)
       cells.push(segment.slice(i, i + 3) as [string, string, Value]);
     return cells;
   }
   const [, collections, origins] = segment as [number, string[], string[]];
+  const [keys, strings] = format === 4 ? (segment.slice(3, 5) as [string, string]) : ['', ''];
+  const text = { keys: 0, strings: 0, hlc: 0 };
   const cells: [string, string, Value][] = [];
-  for (let i = 3; i < segment.length; ) {
-    const [tag, c, key] = segment.slice(i, i + 3) as [number, number, string];
+  for (let i = format === 4 ? 5 : 3; i < segment.length; ) {
+    const [tag, c] = segment.slice(i, i + 2) as [number, number];
+    let key = segment[i + 2] as string;
+    if (format === 4) {
+      const length = segment[i + 2] as number;
+      key = keys.slice(text.keys, text.keys + length);
+      text.keys += length;
+    }
     const collection = collections[c] as string;
     if (tag === 0) {
       cells.push([collection, key, null]);
@@ -203,13 +214,22 @@ function segmentCells(segment: Value[]): [string, string, Value][] {
       cells.push([collection, key, segment[i + 3] as Value]);
       i += 4;
     } else {
-      expect(tag).toBe(2);
-      const [hlc, o, seq, value] = segment.slice(i + 3, i + 7) as [number, number, number, Value];
+      expect([2, 3]).toContain(tag);
+      let [hlc, o, seq, value] = segment.slice(i + 3, i + 7) as [number, number, number, Value];
+      if (format === 4) {
+        text.hlc += hlc;
+        hlc = text.hlc;
+      }
+      if (tag === 3) {
+        value = strings.slice(text.strings, text.strings + (value as number));
+        text.strings += (value as string).length;
+      }
       const stamp = [hlc, origins[o] as string, seq];
       cells.push([collection, key, [0, stamp, [], [...stamp, value]]]);
       i += 7;
     }
   }
+  expect([text.keys, text.strings]).toEqual([keys.length, strings.length]);
   return cells;
 }
 
@@ -572,10 +592,10 @@ for (const harness of HARNESSES) {
         { what: 'an entry that is neither bytes nor null', cells: ['docs', 'k0', entry] },
         { what: 'an invalid key', cells: ['docs', '', encode(entry)] },
       ];
-      // Format 3, which checkpoints write now: [3, collections, origins, cell…], a cell being
-      // 0 (nothing), 1 (an entry) or 2 (a register's hlc, origin, seq, value) after its collection
-      // index and key.
-      const hlc = 1_800_000_000_000 * 65_536;
+      // Format 3, which checkpoints wrote before format 4: [3, collections, origins, cell…], a cell
+      // being 0 (nothing), 1 (an entry) or 2 (a register's hlc, origin, seq, value) after its
+      // collection index and key.
+      const hlc = 1_800_000_000_000 * 1_024;
       const cellsV3 = [
         {
           what: 'a valid register cell, then an unknown cell',
@@ -591,6 +611,39 @@ for (const harness of HARNESSES) {
         { what: 'an entry cell whose entry is not an array', cells: [1, 0, 'k0', 'entry'] },
         { what: 'an entry cell with an unknown type code', cells: [1, 0, 'k0', [99, [], [], []]] },
         { what: 'an invalid key', cells: [0, 0, ''] },
+        { what: 'a cell of format 4 (a string register)', cells: [3, 0, 'k0', hlc, 0, 1, 1] },
+      ];
+      // Format 4, which checkpoints write now: [4, collections, origins, keys, strings, cell…], each
+      // cell's key a length into `keys`, a register's timestamp a delta from the previous one's, a
+      // string register (3) holding its value as a length into `strings`.
+      const cellsV4 = [
+        { what: 'a key past the end of the keys', keys: 'k0', cells: [0, 0, 3] },
+        { what: 'a key length that is not a whole number', keys: 'k0', cells: [0, 0, 1.5] },
+        { what: 'a key length that is not a number', keys: 'k0', cells: [0, 0, 'k0'] },
+        { what: 'keys no cell names', keys: 'k0k1', cells: [0, 0, 2] },
+        { what: 'an empty key', keys: 'k0', cells: [0, 0, 0, 0, 0, 2] },
+        { what: 'a key cut inside a character', keys: 'k\u{1F600}', cells: [0, 0, 2, 0, 0, 1] },
+        {
+          what: 'a value past the end of the strings',
+          keys: 'k0',
+          strings: 'v',
+          cells: [3, 0, 2, hlc, 0, 1, 2],
+        },
+        { what: 'strings no cell names', keys: 'k0', strings: 'vw', cells: [3, 0, 2, hlc, 0, 1, 1] },
+        {
+          what: 'a value cut inside a character',
+          keys: 'k0',
+          strings: '\u{1F600}',
+          cells: [3, 0, 2, hlc, 0, 1, 1],
+        },
+        { what: 'a timestamp delta that is not a number', keys: 'k0', cells: [2, 0, 2, 'then', 0, 1, 'v'] },
+        { what: 'a timestamp delta that is not whole', keys: 'k0', cells: [2, 0, 2, 0.5, 0, 1, 'v'] },
+        {
+          what: 'timestamp deltas adding up to a negative timestamp',
+          keys: 'k0k1',
+          cells: [2, 0, 2, hlc, 0, 1, 'v', 2, 0, 2, -hlc - 1, 0, 2, 'v'],
+        },
+        { what: 'a register cell cut short', keys: 'k0', strings: 'v', cells: [3, 0, 2, hlc, 0, 1] },
       ];
       const damages: readonly { what: string; damage: (store: Store) => Promise<void> }[] = [
         ...cellsV3.map(({ what, cells }) => ({
@@ -609,6 +662,19 @@ for (const harness of HARNESSES) {
           what: 'format 3: no tables',
           damage: (store: Store) => appendSegment(store, [3, 'docs', 'k0', [0, [], [], []]]),
         },
+        ...cellsV4.map(({ what, keys, strings, cells }) => ({
+          what: `format 4: ${what}`,
+          damage: (store: Store) =>
+            appendSegment(store, [4, ['docs'], ['a'], keys, strings ?? '', ...(cells as Value[])]),
+        })),
+        {
+          what: 'format 4: keys that are not a string',
+          damage: (store: Store) => appendSegment(store, [4, ['docs'], ['a'], ['k0'], '', 0, 0, 2]),
+        },
+        {
+          what: 'format 4: no strings',
+          damage: (store: Store) => appendSegment(store, [4, ['docs'], ['a'], 'k0', 0, 0, 2]),
+        },
         ...inline.map(({ what, cells }) => ({
           what: `format 2: ${what}`,
           damage: (store: Store) => appendSegment(store, [2, ...(cells as Value[])]),
@@ -619,7 +685,7 @@ for (const harness of HARNESSES) {
         })),
         {
           what: 'a segment of an unknown format',
-          damage: (store) => appendSegment(store, [4, 'docs', 'k0', entry]),
+          damage: (store) => appendSegment(store, [5, 'docs', 'k0', entry]),
         },
         {
           what: 'a segment that is not msgpack',
@@ -736,7 +802,7 @@ for (const harness of HARNESSES) {
       expect(replica.state.digest()).toBe(after);
     });
 
-    for (const format of [1, 2] as const) {
+    for (const format of [1, 2, 3] as const) {
       it(`reads segments of format ${format} an earlier version wrote, and keeps them until a compaction`, async () => {
         let store = await create();
         let replica = await openReplica(store);
@@ -744,16 +810,23 @@ for (const harness of HARNESSES) {
         await replica.checkpoint();
         const digest = replica.state.digest();
         const reads = readsOf(replica.state);
-        // Rewrite the checkpoint as the earlier version stored it: two segments of [collection, key,
-        // entry] (format 1: the entry's encoding; 2: the entry), the second one deleting a key the
-        // first one holds.
+        // Rewrite the checkpoint as the earlier version stored it: two segments, the second one
+        // deleting a key the first one holds. Formats 1 and 2 hold [collection, key, entry] (1: the
+        // entry's encoding; 2: the entry); format 3 [3, collections, origins, cell…], each key here
+        // an entry cell (1) but the one deleted later, a register cell (2).
         const cells: Value[] = [];
+        const collections: string[] = [];
         for (const [collection, key] of replica.state.keyEntries()) {
           const entry =
             format === 1
               ? replica.state.encodedEntry(collection, key)
               : replica.state.entryValue(collection, key);
-          if (entry !== undefined) cells.push(collection, key, entry);
+          if (entry === undefined) continue;
+          if (format !== 3) cells.push(collection, key, entry);
+          else {
+            if (!collections.includes(collection)) collections.push(collection);
+            cells.push(1, collections.indexOf(collection), key, entry);
+          }
         }
         expect(cells.length, 'the workload left keys').toBeGreaterThan(3);
         await replica.close();
@@ -761,13 +834,20 @@ for (const harness of HARNESSES) {
         const rewrite: StoreWrite[] = [];
         for (let n = first; n < next; n++) rewrite.push({ table: SEGMENT_TABLE, key: n, value: undefined });
         const blank = [0, [], [], []];
+        const docs = collections.length;
+        const segments =
+          format === 3
+            ? [
+                [3, [...collections, 'docs'], ['a'], ...cells, 2, docs, 'gone-later', 1_000, 0, 1, 'v'],
+                [3, ['docs'], [], 0, 0, 'gone-later'],
+              ]
+            : [
+                [format, ...cells, 'docs', 'gone-later', format === 1 ? encode(blank) : blank],
+                [format, 'docs', 'gone-later', null],
+              ];
         rewrite.push(
-          {
-            table: SEGMENT_TABLE,
-            key: next,
-            value: encode([format, ...cells, 'docs', 'gone-later', format === 1 ? encode(blank) : blank]),
-          },
-          { table: SEGMENT_TABLE, key: next + 1, value: encode([format, 'docs', 'gone-later', null]) },
+          { table: SEGMENT_TABLE, key: next, value: encode(segments[0] as Value) },
+          { table: SEGMENT_TABLE, key: next + 1, value: encode(segments[1] as Value) },
           { table: 'state_meta', key: 'segments', value: encode([next, next + 2]) },
         );
         await store.commit(rewrite);
@@ -776,7 +856,7 @@ for (const harness of HARNESSES) {
         expect(replica.state.digest()).toBe(digest);
         expect(readsOf(replica.state)).toEqual(reads);
         await expectAgreement(replica, store, `format ${format} segments`);
-        // Writes go on in format 3 beside them; a compaction rewrites every key in format 3.
+        // Writes go on in format 4 beside them; a compaction rewrites every key in format 4.
         const formats = async () => {
           const found = new Set<number>();
           for await (const { value } of store.range(SEGMENT_TABLE))
@@ -789,7 +869,7 @@ for (const harness of HARNESSES) {
         };
         await replica.write('fill', 'f', { kind: 'set', value: 1 });
         await replica.checkpoint();
-        expect(await formats()).toEqual([format, 3]);
+        expect(await formats()).toEqual([format, 4]);
         for (let round = 0; round < 40 && (await formats()).includes(format); round++) {
           await Promise.all(
             Array.from({ length: 64 }, (_, i) =>
@@ -798,7 +878,7 @@ for (const harness of HARNESSES) {
           );
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
-        expect(await formats()).toEqual([3]);
+        expect(await formats()).toEqual([4]);
         await expectAgreement(replica, store, 'after the compaction');
         const after = replica.state.digest();
         store = await reopen(replica, store);
