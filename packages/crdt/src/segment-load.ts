@@ -192,7 +192,7 @@ function readCells(
     const size = typeof tag === 'number' ? CELL_WIDTH[tag] : undefined;
     const index = segment[i + 1] as Value;
     if (size === undefined || i + size > segment.length || !named(collections, index)) return invalid();
-    if (!joined && tag === CELL.stringRegister) invalid();
+    if (!joined && tag === CELL.stringRegister) return invalid();
     let key = segment[i + 2] as Value;
     if (joined) {
       if (!fits(key, keyAt, keys)) return invalid();
@@ -205,7 +205,7 @@ function readCells(
     if (tag === CELL.nothing) cells.push([collection, key, undefined]);
     else if (tag === CELL.entry) {
       const entry = segment[i + 3] as Value;
-      if (!Array.isArray(entry)) invalid();
+      if (!Array.isArray(entry)) return invalid();
       cells.push([collection, key, { value: entry }]);
     } else {
       const [origin, seq] = [segment[i + 4] as Value, segment[i + 5] as Value];
@@ -223,7 +223,7 @@ function readCells(
         const end: number = stringAt + value;
         value = strings.slice(stringAt, end);
         stringAt = end;
-        if (!isWellFormed(value)) invalid();
+        if (!isWellFormed(value)) return invalid();
       }
       cells.push([
         collection,
