@@ -1,74 +1,22 @@
 import type { OpLog, StoreWrite, VersionVector } from '@driftless/core';
+import {
+  type CheckpointPolicy,
+  COMPACT_AT_ONCE_KEYS,
+  type ListedKeys,
+  MAX_CHECKPOINT_OPS,
+  type Pending,
+  type PendingOps,
+  SLICE_MS,
+  SLICE_SHARE,
+  timers,
+} from './checkpoint-pending.js';
+import { EntryCapture } from './entry-capture.js';
 import type { KeyEntry } from './key-entry.js';
 import type { ReplicaState } from './replica-state.js';
 import { checkpointMeta, type LoadedState } from './state-checkpoint.js';
 import { type SegmentLayout, SegmentPacker } from './state-segments.js';
 
-/** When a Checkpointer checkpoints, and in what slices. */
-export interface CheckpointPolicy {
-  /** Ops between checkpoints, at least. */
-  readonly checkpointOps: number;
-  /** Keys encoded per turn of the event loop, at most, while a checkpoint is written in the background. */
-  readonly sliceKeys: number;
-  /** See SegmentLayout.compactionDue. */
-  readonly compactionMinKeys: number;
-}
-
-/** The host's timers and clock: every JavaScript host has them (this package's types name no host). */
-const timers = globalThis as unknown as {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  performance: { now(): number };
-};
-
-/**
- * The share of the event loop's time a background checkpoint takes: each slice may last this share
- * of the time since the previous one ended (within SLICE_MS), more while writes outpace it (see
- * #slice). At 10k writes/s between two node processes, slices of 256 keys (0.5–1.5 ms each) put p99
- * replication latency at 7.8–8.0 ms, a share of 0.2 at 6.0–8.9 ms, of 0.05 at 3.9–4.7 ms, and
- * without checkpoints it was 2.6–3.2 ms: spreading a checkpoint's encoding (and the garbage it
- * makes) over more time matters more than how long each slice lasts. Under a burst a checkpoint
- * lags, and catches up once the burst ends: letting it take up to half the loop kept it closer
- * but cost a third of the throughput of 1M writes between two nodes (81k–115k ops/s against
- * 124k–160k at a tenth; a checkpoint of fresh keys costs about 1.5–2.5 µs a key there, GC included).
- */
-const SLICE_SHARE = { base: 0.05, max: 0.1 };
-const SLICE_MS = { min: 0.02, max: 2 };
-
-/** A state of at most this many keys may be compacted by a whole checkpoint at once (about 0.5 ms). */
-const COMPACT_AT_ONCE_KEYS = 256;
-
-/** A large state waits at most this many ops between checkpoints, so opening replays at most as many. */
-const MAX_CHECKPOINT_OPS = 1 << 17;
-
-/**
- * Keys a generation changed, in the order first changed, each with its entry when it had one:
- * collection, key, entry, collection, key, entry, … A list, not a set: each entry carries the
- * generation that last listed it (KeyEntry.checkpointMark), so a key changed again is not listed
- * again, at the cost of a field read where a set cost two hash lookups an op (7–16 % of a node's
- * time under a burst of fresh keys); and a slice encodes the entry listed without looking the key
- * up again. A key without an entry (dropped by a change without an op) may be listed more than once.
- */
-type ListedKeys = (string | KeyEntry | undefined)[];
-
-/** A checkpoint being encoded a slice at a time. */
-interface Pending {
-  /** The generation it checkpoints: the keys changed since the previous one began. */
-  readonly generation: number;
-  /** The state's vectors when it began: its entries hold exactly these ops. */
-  readonly vector: VersionVector;
-  readonly collected: VersionVector;
-  /** The keys its generation changed, dirty again if it is abandoned. */
-  readonly keys: ListedKeys;
-  /** How far through `keys` the slices are. */
-  next: number;
-  /** A compaction (see SegmentLayout.compactionDue) goes through every key of the state instead. */
-  readonly walk: Iterator<[string, string, KeyEntry]> | undefined;
-  readonly segments: SegmentPacker;
-  timer: unknown;
-  /** When the last slice ended (the host clock, ms). */
-  sliceEnded: number;
-}
+export type { CheckpointPolicy } from './checkpoint-pending.js';
 
 /**
  * Decides when a persistent replica checkpoints its state (see state-checkpoint.ts), and writes the
@@ -85,6 +33,10 @@ interface Pending {
  * at its vector. The commit is appended after every op of its vector. A change of the state without
  * an op (a collection, an install) abandons a checkpoint under way and takes a whole one at once,
  * with its own commit.
+ *
+ * A generation that mostly wrote keys once is checkpointed as its ops instead (entry-capture.ts):
+ * the log entries made durable since it began, held by reference, committed as segments of ops
+ * once every op of its vector is durable. Nothing is encoded per key, so nothing needs slicing.
  */
 export class Checkpointer {
   readonly #state: ReplicaState;
@@ -100,7 +52,15 @@ export class Checkpointer {
   /** The vector of the last checkpoint known to be durable. */
   #durable: VersionVector;
   #segments: SegmentLayout;
-  #pending: Pending | undefined;
+  #pending: Pending | PendingOps | undefined;
+  /**
+   * The vector the current generation began at, while every change since came from an op: its
+   * checkpoint may then store those ops as the log holds them. Undefined after a change without an
+   * op, and after opening (the ops replayed came from the log, not through this process's commits).
+   */
+  #from: VersionVector | undefined;
+  /** The durable log entries since #from (or since the pending checkpoint's `from`). */
+  readonly #capture = new EntryCapture();
 
   constructor(
     state: ReplicaState,
@@ -117,6 +77,11 @@ export class Checkpointer {
     this.#durable = loaded.checkpoint;
     this.#segments = loaded.segments;
     this.#touchAll(loaded.replayedKeys, 2);
+    log.onAppend((chunk) => {
+      if (this.#from === undefined && this.#pending?.kind !== 'ops') return;
+      this.#capture.add(chunk);
+      this.#awaitOps();
+    });
     state.watchChanges({
       beforeChange: (collection, key, entry, created) => this.#beforeChange(collection, key, entry, created),
       // Never listed again: a slice skips it, and the key stays as the last checkpoint has it.
@@ -141,6 +106,9 @@ export class Checkpointer {
    * checkpoint under way before such a change: it may need the key as it was.
    */
   touch(collection: string, key: string): void {
+    // No checkpoint of ops can hold this change (and one under way needs the capture it clears).
+    if (this.#pending?.kind === 'ops') this.abandon();
+    this.#noOpsSince();
     const entry = this.#state.keyEntry(collection, key);
     if (entry === undefined) this.#dirty.push(collection, key, undefined);
     else this.#list(collection, key, entry);
@@ -194,6 +162,8 @@ export class Checkpointer {
     this.#generation++;
     this.#dirty = [];
     this.#since = 0;
+    this.#capture.clear();
+    this.#from = vector;
     return { writes, vector };
   }
 
@@ -209,8 +179,9 @@ export class Checkpointer {
     this.#pending = undefined;
     if (pending.timer !== undefined) timers.clearTimeout(pending.timer);
     // Ends the walk of the state's keys: a KeyTable keeps its holes while an iteration is under way.
-    pending.walk?.return?.();
+    if (pending.kind === 'cells') pending.walk?.return?.();
     this.#touchAll(pending.keys, 3);
+    this.#noOpsSince();
   }
 
   /** Starts over from what a reload found (after a failed commit; the state holds it now). */
@@ -222,6 +193,13 @@ export class Checkpointer {
     this.#since = loaded.replayed;
     this.#durable = loaded.checkpoint;
     this.#segments = loaded.segments;
+    this.#noOpsSince();
+  }
+
+  /** A change without an op (or ops this process did not commit): the next checkpoint takes cells. */
+  #noOpsSince(): void {
+    this.#from = undefined;
+    this.#capture.clear();
   }
 
   /** Touches each key of a list of `stride` items a key, collection and key first. */
@@ -241,7 +219,7 @@ export class Checkpointer {
     // Changed already in this generation: the common case of a key written again.
     if (entry.checkpointMark === this.#generation) return;
     const pending = this.#pending;
-    if (pending !== undefined && !created && this.#needs(pending, entry))
+    if (pending?.kind === 'cells' && !created && this.#needs(pending, entry))
       pending.segments.add(collection, key, entry);
     this.#list(collection, key, entry);
   }
@@ -256,9 +234,37 @@ export class Checkpointer {
 
   #begin(): void {
     const compaction = this.#segments.compactionDue(this.#state.keyCount, this.#policy.compactionMinKeys);
+    const from = this.#from;
+    const vector = this.#state.versionVector;
+    this.#from = vector;
+    // Ops, when the generation's ops are all in the capture and about as many as the keys they
+    // changed (mostly keys written once): cells would encode each key's state again.
+    if (
+      !compaction &&
+      from !== undefined &&
+      !this.#capture.overflowed &&
+      (this.#dirty.length / 3) * 2 >= this.#since
+    ) {
+      this.#pending = {
+        kind: 'ops',
+        from,
+        vector,
+        collected: this.#state.collectedBelow,
+        keys: this.#dirty,
+        timer: undefined,
+      };
+      this.#generation++;
+      this.#dirty = [];
+      this.#since = 0;
+      this.#awaitOps();
+      return;
+    }
+    // Cells: the entries captured so far matter only to the generation starting now.
+    this.#capture.clear();
     const pending: Pending = {
+      kind: 'cells',
       generation: this.#generation,
-      vector: this.#state.versionVector,
+      vector,
       collected: this.#state.collectedBelow,
       keys: this.#dirty,
       next: 0,
@@ -300,6 +306,32 @@ export class Checkpointer {
     // Appended after every op of its vector (each was admitted before it began).
     this.#log.append([], { writes }).then(() => this.checkpointed(pending.vector), this.#onFailure);
     // Writes that outpaced this one have made the next one due already: it need not wait for more.
+    if (this.#since >= this.#due()) this.#begin();
+  }
+
+  /** Has a pending checkpoint of ops committed once the capture holds its ops, or taken as cells. */
+  #awaitOps(): void {
+    const pending = this.#pending;
+    if (pending?.kind !== 'ops' || pending.timer !== undefined) return;
+    if (this.#capture.overflowed) {
+      // Too many bytes to hold: the same keys as cells.
+      this.abandon();
+      this.#begin();
+    } else if (this.#capture.covers(pending.from, pending.vector)) {
+      // Never now: #begin runs while the log admits an append.
+      pending.timer = timers.setTimeout(() => this.#commitOps(pending), 0);
+    }
+  }
+
+  /** Commits a checkpoint of ops, once every entry of its generation is durable (and captured). */
+  #commitOps(pending: PendingOps): void {
+    pending.timer = undefined;
+    if (this.#pending !== pending) return;
+    this.#pending = undefined;
+    const { segments, ops } = this.#capture.segments(pending.from, pending.vector);
+    const writes = this.#segments.opsWrites(segments, ops);
+    for (const write of checkpointMeta(pending.vector, pending.collected)) writes.push(write);
+    this.#log.append([], { writes }).then(() => this.checkpointed(pending.vector), this.#onFailure);
     if (this.#since >= this.#due()) this.#begin();
   }
 

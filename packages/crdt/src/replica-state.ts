@@ -194,6 +194,20 @@ export class ReplicaState {
     if (op.seq !== applied + 1) {
       throw new OpLogError('OP_GAP', `${op.origin}:${op.seq} arrived before ${op.origin}:${applied + 1}`);
     }
+    const change = this.#applyOp(op);
+    this.#vector.set(op.origin, op.seq);
+    return change;
+  }
+
+  /**
+   * Applies an op that the state's vector counts already but its key does not hold yet: how opening
+   * replays a checkpoint's segment of ops (state-checkpoint.ts), each op once, in log order per key.
+   */
+  replayCounted(op: Op): void {
+    this.#applyOp(op);
+  }
+
+  #applyOp(op: Op): Change {
     let mutation: Mutation;
     try {
       mutation = decodeMutation(op.mutation);
@@ -229,13 +243,11 @@ export class ReplicaState {
     const events = this.#events as ConflictEvent[] | undefined;
     this.#events = undefined;
     if (events) for (const event of events) this.#report(event);
-    this.#vector.set(op.origin, op.seq);
     return { collection: op.collection, key: op.key, op, kind: mutation.kind, changed };
   }
 
   /** Applies an op whose mutation is invalid here as a no-op, and counts it. */
   #reject(op: Op): Change {
-    this.#vector.set(op.origin, op.seq);
     this.#rejected++;
     return { collection: op.collection, key: op.key, op, kind: 'rejected', changed: false };
   }

@@ -2,13 +2,17 @@ import {
   DAMAGED_STORE_ADVICE,
   DriftlessError,
   decode,
+  decodeOps,
   isCollectionName,
   isKey,
   isNodeId,
   isWellFormed,
+  type Op,
   type Store,
   type Value,
+  VersionVector,
 } from '@driftless/core';
+import { SEGMENT_FORMAT_OPS } from './entry-capture.js';
 import { plainRegisterEntry, STATE_DECODE_LIMITS } from './snapshot.js';
 import {
   CELL,
@@ -28,13 +32,26 @@ import {
 
 // Reading the checkpoint segments state-segments.ts describes, in every format written so far.
 
+/** What a store's checkpoint holds. */
+export interface StoredCheckpoint {
+  /** Each key's entry as the cells (legacy rows, then the live segments in order) last hold it. */
+  readonly entries: StoredEntry[];
+  /**
+   * The ops of segments of ops on keys no later cell holds, in log order per key: applied to the
+   * entries (ReplicaState.replayCounted), they give the checkpoint's state.
+   */
+  readonly replay: Op[];
+  readonly layout: SegmentLayout;
+}
+
 /**
- * Every key's entry as the store's checkpoint holds it (legacy rows, then the live segments in
- * order), and the segment layout. Throws SNAPSHOT_INVALID for a damaged row or segment,
- * STORE_CORRUPT for a damaged segment range.
+ * What the store's checkpoint holds, and the segment layout. Throws SNAPSHOT_INVALID for a damaged
+ * row or segment, STORE_CORRUPT for a damaged segment range.
  */
-export async function loadEntries(store: Store): Promise<{ entries: StoredEntry[]; layout: SegmentLayout }> {
+export async function loadEntries(store: Store): Promise<StoredCheckpoint> {
   const byKey = new Map<string, StoredEntry | undefined>();
+  /** Ops to apply to each key (`<collection>/<key>`), in order; a later cell of the key drops them. */
+  const replay = new Map<string, Op[]>();
   const legacy: string[] = [];
   for await (const { key, value } of store.range(STATE_TABLE)) {
     const text = String(key);
@@ -53,14 +70,28 @@ export async function loadEntries(store: Store): Promise<{ entries: StoredEntry[
   for await (const { key, value } of store.range(SEGMENT_TABLE, { start: first, end: next })) {
     if (key !== expected) corrupt(`segment ${expected} is missing`);
     expected++;
-    stored += readSegment(value, key, (collection, name, entry) =>
-      byKey.set(`${collection}/${name}`, entry && { collection, key: name, ...entry }),
+    stored += readSegment(
+      value,
+      key,
+      (collection, name, entry) => {
+        const id = `${collection}/${name}`;
+        byKey.set(id, entry && { collection, key: name, ...entry });
+        if (replay.size > 0) replay.delete(id);
+      },
+      (op) => {
+        const id = `${op.collection}/${op.key}`;
+        const ops = replay.get(id);
+        if (ops === undefined) replay.set(id, [op]);
+        else ops.push(op);
+      },
     );
   }
   if (expected !== next) corrupt(`segments ${expected} to ${next - 1} are missing`);
   const entries: StoredEntry[] = [];
   for (const entry of byKey.values()) if (entry !== undefined) entries.push(entry);
-  return { entries, layout: new SegmentLayout(first, next, stored, legacy) };
+  const ops: Op[] = [];
+  for (const list of replay.values()) for (const op of list) ops.push(op);
+  return { entries, replay: ops, layout: new SegmentLayout(first, next, stored, legacy) };
 }
 
 async function readRange(store: Store): Promise<[number, number]> {
@@ -94,14 +125,15 @@ async function readRange(store: Store): Promise<[number, number]> {
 type SegmentEntry = { readonly value: Value } | { readonly bytes: Uint8Array };
 
 /**
- * Calls `visit` with each key of a segment, in order, and its entry (undefined: the key holds
- * nothing). Returns how many keys it holds. Throws SNAPSHOT_INVALID for a damaged segment, before
- * visiting any key.
+ * Calls `visit` with each key of a segment of keys, in order, and its entry (undefined: the key
+ * holds nothing), or `replay` with each op of a segment of ops. Returns how many keys or ops it
+ * holds. Throws SNAPSHOT_INVALID for a damaged segment, before visiting any key or op.
  */
 function readSegment(
   bytes: Uint8Array,
   number: number,
   visit: (collection: string, key: string, entry: SegmentEntry | undefined) => void,
+  replay: (op: Op) => void,
 ): number {
   let segment: Value;
   try {
@@ -112,6 +144,7 @@ function readSegment(
   const format = Array.isArray(segment) ? segment[0] : undefined;
   if (!Array.isArray(segment)) return damaged(`segment ${number} is not an array`);
   if (format === SEGMENT_FORMAT || format === SEGMENT_FORMAT_CELLS) return readCells(segment, number, visit);
+  if (format === SEGMENT_FORMAT_OPS) return readOps(segment, number, replay);
   if (
     (format !== SEGMENT_FORMAT_INLINE && format !== SEGMENT_FORMAT_BYTES) ||
     (segment.length - 1) % 3 !== 0
@@ -237,6 +270,49 @@ function readCells(
     damaged(`segment ${number} holds text no cell names`);
   for (const [collection, key, entry] of cells) visit(collection, key, entry);
   return cells.length;
+}
+
+/**
+ * readSegment of a segment of ops (entry-capture.ts): checks that its entries hold each op of its
+ * range exactly once, each origin's in order, then replays those.
+ */
+function readOps(segment: Value[], number: number, replay: (op: Op) => void): number {
+  let from: VersionVector;
+  let to: VersionVector;
+  try {
+    from = VersionVector.fromValue(segment[1] as Value);
+    to = VersionVector.fromValue(segment[2] as Value);
+  } catch (error) {
+    return damaged(`segment ${number} is not [${SEGMENT_FORMAT_OPS}, from, to, entry, …]`, error);
+  }
+  if (segment.length < 4 || !to.dominates(from))
+    damaged(`segment ${number} is not [${SEGMENT_FORMAT_OPS}, from, to, entry, …]`);
+  const next = new Map<string, number>();
+  const ops: Op[] = [];
+  for (let i = 3; i < segment.length; i++) {
+    const entry = segment[i];
+    if (!(entry instanceof Uint8Array)) damaged(`segment ${number} holds an entry that is not bytes`);
+    let decoded: Op[];
+    try {
+      decoded = decodeOps(entry, STATE_DECODE_LIMITS);
+    } catch (error) {
+      return damaged(`segment ${number} holds an unreadable entry`, error);
+    }
+    for (const op of decoded) {
+      const low = from.get(op.origin);
+      if (op.seq <= low || op.seq > to.get(op.origin)) continue;
+      const expected = next.get(op.origin) ?? low + 1;
+      if (op.seq !== expected)
+        damaged(`segment ${number} holds ${op.origin}:${op.seq} where ${op.origin}:${expected} belongs`);
+      next.set(op.origin, expected + 1);
+      ops.push(op);
+    }
+  }
+  for (const [origin, seq] of to.entries())
+    if (seq > from.get(origin) && next.get(origin) !== seq + 1)
+      damaged(`segment ${number} lacks ops of ${origin} up to ${seq}`);
+  for (const op of ops) replay(op);
+  return ops.length;
 }
 
 function damaged(what: string, cause?: unknown): never {

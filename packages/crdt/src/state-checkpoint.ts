@@ -21,10 +21,11 @@ import { type SegmentLayout, STATE_META_TABLE } from './state-segments.js';
  *   state_meta  "checkpoint" → the version vector the stored entries hold, exactly
  *               "collected"  → the vector below which tombstones were collected
  *
- * A checkpoint writes every key changed since the previous one, and the vectors, in one commit
- * appended to the log after every op of its vector (checkpointer.ts), so it always holds exactly the
- * ops of its vector. Opening loads it and replays, in log order, the ops of the log above its vector:
- * the log keeps them (OpLog.retain), so a crash between checkpoints loses nothing the log has.
+ * A checkpoint writes every key changed since the previous one (or the log entries of the ops that
+ * changed them, entry-capture.ts), and the vectors, in one commit appended to the log after every op
+ * of its vector (checkpointer.ts), so it always holds exactly the ops of its vector. Opening loads
+ * it and replays, in log order, the ops of the log above its vector: the log keeps them
+ * (OpLog.retain), so a crash between checkpoints loses nothing the log has.
  * Stores written before checkpoints existed have no "checkpoint": their entries were written with
  * every append, so they hold the log's whole version vector.
  */
@@ -58,7 +59,7 @@ export interface LoadedState {
  * Throws SNAPSHOT_INVALID for a damaged entry, STORE_CORRUPT for damaged metadata; writes nothing.
  */
 export async function loadState(store: Store, log: OpLog): Promise<LoadedState> {
-  const { entries, layout } = await loadEntries(store);
+  const { entries, replay, layout } = await loadEntries(store);
   const collected = await readVector(store, COLLECTED);
   const stored = await readVector(store, CHECKPOINT);
   const checkpoint =
@@ -70,6 +71,15 @@ export async function loadState(store: Store, log: OpLog): Promise<LoadedState> 
     );
   }
   const state = ReplicaState.load(checkpoint, collected ?? VersionVector.EMPTY, entries);
+  for (const op of replay) {
+    if (!checkpoint.includes(op.origin, op.seq)) {
+      throw new DriftlessError(
+        'SNAPSHOT_INVALID',
+        `a checkpoint segment holds ${op.origin}:${op.seq}, which its checkpoint does not: the store is damaged; ${DAMAGED_STORE_ADVICE}`,
+      );
+    }
+    state.replayCounted(op);
+  }
   const replayedKeys: string[] = [];
   let replayed = 0;
   for await (const chunk of log.readSince(checkpoint)) {

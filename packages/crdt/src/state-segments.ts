@@ -21,7 +21,7 @@ import { encodeEntry, plainRegister } from './snapshot.js';
  *               Formats 3 ([3, collections, origins, cell, …], cells 0 to 2 with each key inline
  *               and each hlc whole), 2 ([2, collection, key, entry | null, …]) and 1 (the same with
  *               each entry as its encoded bytes, ReplicaState.encodedEntry), which checkpoints
- *               wrote before, are still read.
+ *               wrote before, are still read. Format 5 is a segment of ops (entry-capture.ts).
  *   state_meta  "segments" → [first, next]: the live segments are first … next - 1
  *
  * A checkpoint appends segments holding the keys changed since the last one. Their store keys are
@@ -105,18 +105,27 @@ export class SegmentLayout {
    * deletes every older segment and the legacy rows.
    */
   writes(packer: SegmentPacker): StoreWrite[] {
+    return this.#writes(packer.finish(), packer.count, packer.compaction);
+  }
+
+  /** The store writes of a checkpoint of segments of ops (entry-capture.ts) holding `ops` ops. */
+  opsWrites(segments: readonly Uint8Array[], ops: number): StoreWrite[] {
+    return this.#writes(segments, ops, false);
+  }
+
+  #writes(segments: readonly Uint8Array[], count: number, compaction: boolean): StoreWrite[] {
     const writes: StoreWrite[] = [];
     const start = this.#next;
-    for (const value of packer.finish()) writes.push({ table: SEGMENT_TABLE, key: this.#next++, value });
-    if (packer.compaction) {
+    for (const value of segments) writes.push({ table: SEGMENT_TABLE, key: this.#next++, value });
+    if (compaction) {
       for (let n = this.#first; n < start; n++)
         writes.push({ table: SEGMENT_TABLE, key: n, value: undefined });
       for (const key of this.#legacy) writes.push({ table: STATE_TABLE, key, value: undefined });
       this.#first = start;
-      this.#stored = packer.count;
+      this.#stored = count;
       this.#legacy = [];
     } else {
-      this.#stored += packer.count;
+      this.#stored += count;
     }
     writes.push({ table: STATE_META_TABLE, key: SEGMENTS, value: encode([this.#first, this.#next]) });
     return writes;

@@ -2,9 +2,12 @@
  * A ReplicaStore persists its state only at checkpoints and replays the log above the last one when
  * it opens. These tests crash it between checkpoints (a store that stops committing, then a reopen
  * of what it holds), at random, and check that it reopens to the state its durable log makes.
+ * Writes go to a few keys written over and over, or to fresh keys, so checkpoints store both cells
+ * and segments of ops (entry-capture.ts).
  */
 import {
   DriftlessError,
+  decode,
   HybridLogicalClock,
   MemoryStore,
   type MemoryVolume,
@@ -58,6 +61,29 @@ class CrashingStore implements Store {
 
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4', 'a/b', 'é'];
 
+/** Keys handed out by keyOf, for writes to keys nothing has written before. */
+let freshKeys = 0;
+
+/** One of KEYS, or a key never written before. */
+function keyOf(random: () => number, fresh: boolean): string {
+  return fresh ? `fresh${freshKeys++}` : (KEYS[Math.floor(random() * KEYS.length)] as string);
+}
+
+/** Stores whose checkpoint held a segment of ops (format 5) when a run reopened them. */
+let reopenedWithOps = 0;
+
+async function holdsSegmentOfOps(volume: MemoryVolume): Promise<boolean> {
+  const store = await MemoryStore.open(volume);
+  const range = await store.get('state_meta', 'segments');
+  const [first, next] = range ? (decode(range) as [number, number]) : [0, 0];
+  for (let n = first; n < next; n++) {
+    const bytes = (await store.get('state_seg', n)) as Uint8Array;
+    if ((decode(bytes, { maxFrameBytes: 1 << 30, maxDepth: 64, maxItems: 1e9 }) as unknown[])[0] === 5)
+      return true;
+  }
+  return false;
+}
+
 function randomIntent(random: () => number): Intent {
   const roll = random();
   if (roll < 0.3) return { kind: 'set', value: Math.floor(random() * 100) };
@@ -69,9 +95,13 @@ function randomIntent(random: () => number): Intent {
 }
 
 /** Issues a local write of a random intent on a random key, or nothing when the key holds another type. */
-function writeRandom(replica: ReplicaStore, random: () => number): Promise<unknown> | undefined {
+function writeRandom(
+  replica: ReplicaStore,
+  random: () => number,
+  fresh = false,
+): Promise<unknown> | undefined {
   const collection = random() < 0.7 ? 'docs' : 'votes';
-  const key = KEYS[Math.floor(random() * KEYS.length)] as string;
+  const key = keyOf(random, fresh);
   const intent = randomIntent(random);
   try {
     replica.state.prepare(collection, key, intent);
@@ -89,9 +119,9 @@ class Peer {
   readonly #ops: Op[] = [];
 
   /** Writes `count` ops, and returns them after every earlier one `replica` has not admitted. */
-  write(random: () => number, count: number, replica: ReplicaStore): Op[] {
+  write(random: () => number, count: number, replica: ReplicaStore, fresh = false): Op[] {
     for (let i = 0; i < count; i++) {
-      const key = KEYS[Math.floor(random() * KEYS.length)] as string;
+      const key = keyOf(random, fresh);
       let write: ReturnType<ReplicaState['prepare']>;
       try {
         write = this.state.prepare('docs', key, randomIntent(random));
@@ -115,8 +145,8 @@ async function replay(log: OpLog): Promise<ReplicaState> {
 }
 
 type Step =
-  | { readonly kind: 'writes'; readonly count: number; readonly seed: number }
-  | { readonly kind: 'receive'; readonly count: number; readonly seed: number }
+  | { readonly kind: 'writes'; readonly count: number; readonly fresh: boolean; readonly seed: number }
+  | { readonly kind: 'receive'; readonly count: number; readonly fresh: boolean; readonly seed: number }
   | { readonly kind: 'checkpoint' }
   /** Turns of the event loop: background checkpoints go on meanwhile. */
   | { readonly kind: 'idle' }
@@ -130,6 +160,7 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('writes' as const),
       count: fc.integer({ min: 1, max: 12 }),
+      fresh: fc.boolean(),
       seed: fc.integer(),
     }),
   },
@@ -138,6 +169,7 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('receive' as const),
       count: fc.integer({ min: 1, max: 6 }),
+      fresh: fc.boolean(),
       seed: fc.integer(),
     }),
   },
@@ -178,6 +210,7 @@ async function runSteps(
     for (const op of ops) if (op.seq > acked.get(op.origin)) acked = acked.with(op.origin, op.seq);
   };
   const reopen = async (what: string, expected?: { digest: string; vector: unknown }) => {
+    if (await holdsSegmentOfOps(volume)) reopenedWithOps++;
     store = new CrashingStore(await MemoryStore.open(volume));
     replica = await ReplicaStore.open({
       store,
@@ -202,12 +235,12 @@ async function runSteps(
     const what = `step ${index} (${step.kind})`;
     switch (step.kind) {
       case 'writes': {
-        const writes = Array.from({ length: step.count }, () => writeRandom(replica, random));
+        const writes = Array.from({ length: step.count }, () => writeRandom(replica, random, step.fresh));
         for (const result of await Promise.all(writes)) if (result) ack([(result as { op: Op }).op]);
         break;
       }
       case 'receive': {
-        const ops = peer.write(random, step.count, replica);
+        const ops = peer.write(random, step.count, replica, step.fresh);
         await replica.receive(ops);
         ack(ops);
         break;
@@ -266,5 +299,6 @@ describe('ReplicaStore checkpoints', () => {
       ),
       parameters,
     );
+    expect(reopenedWithOps, 'runs reopened a store holding segments of ops').toBeGreaterThan(0);
   }, 120_000);
 });

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import {
   DriftlessError,
   decode,
+  decodeOps,
   encode,
+  encodeOps,
   HybridLogicalClock,
   MemoryStore,
   type Op,
@@ -142,11 +144,14 @@ async function replay(log: OpLog): Promise<ReplicaState> {
 /**
  * The state as the store holds it, rebuilt here independently of ReplicaStore: the entries of its
  * checkpoint (rows of the per-key table older stores wrote, then the live segments in order, a later
- * entry replacing an earlier one, null deleting it) at its checkpoint vector, then the log's ops
- * above that vector, in log order.
+ * entry replacing an earlier one, null deleting it) at its checkpoint vector, with the ops of its
+ * segments of ops (format 5: [5, from, to, entry, …], each op above `from` up to `to` of the log
+ * entries) applied to the keys no later entry replaces, then the log's ops above that vector, in
+ * log order.
  */
 async function stored(store: Store, log: OpLog): Promise<ReplicaState> {
   const entries = new Map<string, StoredEntry>();
+  const opsOf = new Map<string, Op[]>();
   for await (const { key, value } of store.range(STATE_TABLE)) {
     const text = String(key);
     const slash = text.indexOf('/');
@@ -161,8 +166,23 @@ async function stored(store: Store, log: OpLog): Promise<ReplicaState> {
     }) as Value[];
     // Formats 1 (entries as their encoded bytes) and 2 (entries inline) only where a test wrote
     // them as an earlier version would.
-    expect([1, 2, 3, 4]).toContain(segment[0]);
+    expect([1, 2, 3, 4, 5]).toContain(segment[0]);
+    if (segment[0] === 5) {
+      const [from, to] = [1, 2].map((at) => VersionVector.fromValue(segment[at] as Value)) as [
+        VersionVector,
+        VersionVector,
+      ];
+      for (const bytes of segment.slice(3) as Uint8Array[]) {
+        for (const op of decodeOps(bytes, { maxFrameBytes: 1 << 30, maxDepth: 64, maxItems: 1e9 })) {
+          if (from.includes(op.origin, op.seq) || !to.includes(op.origin, op.seq)) continue;
+          const id = `${op.collection}/${op.key}`;
+          opsOf.set(id, [...(opsOf.get(id) ?? []), op]);
+        }
+      }
+      continue;
+    }
     for (const [collection, key, entry] of segmentCells(segment)) {
+      opsOf.delete(`${collection}/${key}`);
       if (entry === null) entries.delete(`${collection}/${key}`);
       else if (entry instanceof Uint8Array)
         entries.set(`${collection}/${key}`, { collection, key, bytes: entry });
@@ -175,6 +195,12 @@ async function stored(store: Store, log: OpLog): Promise<ReplicaState> {
   };
   const checkpoint = await vectorAt('checkpoint');
   const state = ReplicaState.load(checkpoint, await vectorAt('collected'), entries.values());
+  for (const op of [...opsOf.values()].flat()) {
+    expect(checkpoint.includes(op.origin, op.seq), 'a segment of ops holds only ops of the checkpoint').toBe(
+      true,
+    );
+    state.replayCounted(op);
+  }
   for await (const chunk of log.readSince(checkpoint)) for (const op of chunk.ops) state.apply(op);
   return state;
 }
@@ -645,6 +671,31 @@ for (const harness of HARNESSES) {
         },
         { what: 'a register cell cut short', keys: 'k0', strings: 'v', cells: [3, 0, 2, hlc, 0, 1] },
       ];
+      // Format 5: [5, from, to, entry, …], the log entries (op batches) of the ops above `from` up to
+      // `to`. The workload's checkpoint holds a:1 and a:2, not z:1.
+      const op = (origin: string, seq: number): Op => ({
+        origin,
+        seq,
+        hlc: hlc + seq,
+        collection: 'docs',
+        key: 'k0',
+        mutation: [0, 'v'],
+      });
+      const opsCases: { what: string; segment: Value[] }[] = [
+        { what: 'no entries', segment: [[], ['a', 1]] },
+        { what: 'a from that is not a vector', segment: ['a', ['a', 1], encodeOps([op('a', 1)])] },
+        { what: 'a to below its from', segment: [['a', 2], ['a', 1], encodeOps([op('a', 1)])] },
+        { what: 'an entry that is not bytes', segment: [[], ['a', 1], 'entry'] },
+        { what: 'an entry that is not msgpack', segment: [[], ['a', 1], new Uint8Array([0xc1])] },
+        { what: 'an entry that is not an op batch', segment: [[], ['a', 1], encode(['a', 1])] },
+        { what: 'an op of its range missing', segment: [[], ['a', 2], encodeOps([op('a', 1)])] },
+        { what: 'an op of its range twice', segment: [[], ['a', 2], encodeOps([op('a', 1), op('a', 1)])] },
+        {
+          what: 'the ops of its range out of order',
+          segment: [[], ['a', 2], encodeOps([op('a', 2)]), encodeOps([op('a', 1)])],
+        },
+        { what: 'an op its checkpoint does not hold', segment: [[], ['z', 1], encodeOps([op('z', 1)])] },
+      ];
       const damages: readonly { what: string; damage: (store: Store) => Promise<void> }[] = [
         ...cellsV3.map(({ what, cells }) => ({
           what: `format 3: ${what}`,
@@ -683,9 +734,13 @@ for (const harness of HARNESSES) {
           what: `format 1: ${what}`,
           damage: (store: Store) => appendSegment(store, [1, ...(cells as Value[])]),
         })),
+        ...opsCases.map(({ what, segment }) => ({
+          what: `format 5: ${what}`,
+          damage: (store: Store) => appendSegment(store, [5, ...segment]),
+        })),
         {
           what: 'a segment of an unknown format',
-          damage: (store) => appendSegment(store, [5, 'docs', 'k0', entry]),
+          damage: (store) => appendSegment(store, [6, 'docs', 'k0', entry]),
         },
         {
           what: 'a segment that is not msgpack',

@@ -112,7 +112,14 @@ export class ClusterSim {
   async start(node: SimNode): Promise<void> {
     if (node.store) return;
     const disk = new FaultyStore(await MemoryStore.open(node.volume));
-    const store = await ReplicaStore.open({ store: disk, nodeId: node.id });
+    // Nodes n1 and n3 checkpoint every few ops, so background checkpoints (of cells and of ops) run
+    // under partitions, relays, installs, collections and crashes; the others at the default.
+    const checkpointOps = node.id === 'n1' || node.id === 'n3' ? 8 : undefined;
+    const store = await ReplicaStore.open({
+      store: disk,
+      nodeId: node.id,
+      ...(checkpointOps === undefined ? {} : { checkpointOps }),
+    });
     node.disk = disk;
     node.store = store;
     if (!store.state.versionVector.equals(store.log.versionVector)) {
