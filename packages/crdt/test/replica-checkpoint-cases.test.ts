@@ -237,6 +237,36 @@ describe('checkpoints of ops', () => {
     await replica.close();
   });
 
+  it('a failed commit of a checkpoint of ops loses nothing the log holds, in memory or on reopening', async () => {
+    const inner = await MemoryStore.open();
+    const store = new FaultyStore(inner);
+    const replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps: 64 });
+    const burst = async (from: number) => {
+      const writes: Promise<unknown>[] = [];
+      for (let i = from; i < from + 300; i++)
+        writes.push(replica.write('docs', `f${i}`, { kind: 'incr', delta: i + 1 }));
+      await Promise.all(writes);
+    };
+    await burst(0);
+    await checkpointCatchesUp(inner, replica);
+    expect(await segmentFormats(inner)).toContain(5);
+    const stored = (await storedCheckpoint(inner))?.get('a');
+    await burst(300);
+    // The burst's commit is durable; the checkpoint of ops it made due commits on a later turn.
+    store.failNextCommits(1);
+    const digest = replica.state.digest();
+    for (let turn = 0; turn < 100 && replica.log.failure === undefined; turn++)
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(replica.log.failure, 'the checkpoint commit failed').toBeDefined();
+    expect((await storedCheckpoint(inner))?.get('a'), 'no checkpoint landed').toBe(stored);
+    // The failure reloads the state from the store: the same, since every write was durable.
+    await replica.readDurable(() => undefined).catch(() => undefined);
+    expect(replica.state.digest()).toBe(digest);
+    const again = await crashAndReopen(inner);
+    expect(again.state.digest()).toBe(digest);
+    expect(again.state.versionVector.get('a')).toBe(600);
+  });
+
   it('a compaction replaces segments of ops with cells', async () => {
     const store = await MemoryStore.open();
     const replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps: 64, compactionMinKeys: 1 });
