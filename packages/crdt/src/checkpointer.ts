@@ -313,8 +313,8 @@ export class Checkpointer {
   #awaitOps(): void {
     const pending = this.#pending;
     if (pending?.kind !== 'ops' || pending.timer !== undefined) return;
-    if (this.#capture.overflowed) {
-      // Too many bytes to hold: the same keys as cells.
+    if (this.#capture.overflowed || !this.#capture.startsBy(pending.from, pending.vector)) {
+      // Too many bytes to hold (or, never expected, ops from before the capture): cells instead.
       this.abandon();
       this.#begin();
     } else if (this.#capture.covers(pending.from, pending.vector)) {

@@ -42,7 +42,8 @@ export class EntryCapture {
   /** The buffers the entries are views of, and their size in all. */
   #buffers = new Set<ArrayBufferLike>();
   #bytes = 0;
-  /** The last seq of each origin captured. */
+  /** The first and the last seq of each origin captured. */
+  readonly #earliest = new Map<string, number>();
   readonly #reached = new Map<string, number>();
   #overflow = false;
 
@@ -74,11 +75,18 @@ export class EntryCapture {
       }
       spans[at + 2] = op.seq;
     }
-    for (let i = 0; i < spans.length; i += 3) {
-      const last = spans[i + 2] as number;
-      if (last > (this.#reached.get(spans[i] as string) ?? 0)) this.#reached.set(spans[i] as string, last);
-    }
     this.#entries.push({ bytes, spans });
+    this.#extend(spans);
+  }
+
+  /** Widens the seqs captured by an entry's. */
+  #extend(spans: readonly (string | number)[]): void {
+    for (let i = 0; i < spans.length; i += 3) {
+      const origin = spans[i] as string;
+      const [first, last] = [spans[i + 1] as number, spans[i + 2] as number];
+      if (first < (this.#earliest.get(origin) ?? Number.POSITIVE_INFINITY)) this.#earliest.set(origin, first);
+      if (last > (this.#reached.get(origin) ?? 0)) this.#reached.set(origin, last);
+    }
   }
 
   /** Counts `buffer` in, unless it already is; false when it would pass the limit. */
@@ -87,6 +95,19 @@ export class EntryCapture {
     if (this.#bytes + buffer.byteLength > CAPTURE_MAX_BYTES) return false;
     this.#buffers.add(buffer);
     this.#bytes += buffer.byteLength;
+    return true;
+  }
+
+  /**
+   * True when the capture began early enough for the ops above `from`: each origin's first op
+   * above it is in an entry held, or yet to come. The checkpointer starts capturing no later than
+   * it takes `from`, so this holds; were it not, segments of these ops would lack some.
+   */
+  startsBy(from: VersionVector, to: VersionVector): boolean {
+    for (const [origin, seq] of to.entries()) {
+      const low = from.get(origin);
+      if (seq > low && (this.#earliest.get(origin) ?? low + 1) > low + 1) return false;
+    }
     return true;
   }
 
@@ -141,7 +162,11 @@ export class EntryCapture {
     this.#entries = kept;
     this.#buffers = new Set();
     this.#bytes = 0;
-    for (const entry of kept) this.#hold(entry.bytes.buffer);
+    this.#earliest.clear();
+    for (const entry of kept) {
+      this.#hold(entry.bytes.buffer);
+      this.#extend(entry.spans);
+    }
     return { segments, ops };
   }
 
@@ -150,6 +175,7 @@ export class EntryCapture {
     this.#entries = [];
     this.#buffers = new Set();
     this.#bytes = 0;
+    this.#earliest.clear();
     this.#reached.clear();
     this.#overflow = false;
   }
