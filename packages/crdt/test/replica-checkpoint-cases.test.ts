@@ -2,37 +2,12 @@
  * ReplicaStore checkpoints, case by case: what truncation, tombstone collection, installing a peer's
  * state and stores from before checkpoints do to the state a reopen finds.
  */
-import { decode, HybridLogicalClock, MemoryStore, type Op, VersionVector } from '@driftless/core';
+import { decode, HybridLogicalClock, MemoryStore, type Op } from '@driftless/core';
 import { FaultyStore } from '@driftless/core/testing';
 import { ReplicaState, ReplicaStore } from '@driftless/crdt';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-
-/** A replica on a fresh memory volume that checkpoints only when asked (or when truncated). */
-async function openFresh(checkpointOps = 1_000_000) {
-  const store = await MemoryStore.open();
-  const replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps });
-  return { store, replica };
-}
-
-/** Reopens the volume as a crash would leave it: without closing the replica (no last checkpoint). */
-async function crashAndReopen(store: MemoryStore): Promise<ReplicaStore> {
-  return ReplicaStore.open({ store: await MemoryStore.open(store.volume), nodeId: 'a' });
-}
-
-async function writeSome(replica: ReplicaStore, from: number, to: number): Promise<void> {
-  const writes: Promise<unknown>[] = [];
-  for (let i = from; i < to; i++) {
-    writes.push(replica.write('docs', `k${i % 7}`, { kind: 'incr', delta: i + 1 }));
-    writes.push(replica.write('docs', `s${i}`, { kind: 'set', value: i }));
-  }
-  await Promise.all(writes);
-}
-
-async function storedCheckpoint(store: MemoryStore): Promise<VersionVector | undefined> {
-  const bytes = await store.get('state_meta', 'checkpoint');
-  return bytes && VersionVector.fromValue(decode(bytes));
-}
+import { crashAndReopen, openFresh, storedCheckpoint, writeSome } from './checkpoint-helpers.js';
 
 describe('ReplicaStore checkpoints and the log', () => {
   it('checkpoint() resolves once a background checkpoint still on its way to the store is durable', async () => {
@@ -183,117 +158,6 @@ describe('ReplicaStore checkpoints and the log', () => {
     const again = await ReplicaStore.open({ store: await MemoryStore.open(store.volume), nodeId: 'a' });
     // Replaying the counters' increments again would change the digest.
     expect(again.state.digest()).toBe(digest);
-  });
-});
-
-/** The format of each live checkpoint segment, in order. */
-async function segmentFormats(store: MemoryStore): Promise<number[]> {
-  const range = await store.get('state_meta', 'segments');
-  const [first, next] = range ? (decode(range) as [number, number]) : [0, 0];
-  const formats: number[] = [];
-  for (let n = first; n < next; n++) {
-    const segment = decode((await store.get('state_seg', n)) as Uint8Array, {
-      maxFrameBytes: 1 << 30,
-      maxDepth: 64,
-      maxItems: 1e9,
-    }) as unknown[];
-    formats.push(segment[0] as number);
-  }
-  return formats;
-}
-
-/** Waits (a bounded while) until the stored checkpoint holds the replica's every op. */
-async function checkpointCatchesUp(store: MemoryStore, replica: ReplicaStore): Promise<void> {
-  const ops = replica.state.versionVector.get('a');
-  for (let turn = 0; turn < 500 && ((await storedCheckpoint(store))?.get('a') ?? 0) < ops; turn++)
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  expect((await storedCheckpoint(store))?.get('a'), 'the stored checkpoint holds every op').toBe(ops);
-}
-
-describe('checkpoints of ops', () => {
-  it('stores a generation of keys written once as its log entries, one of keys written again as cells', async () => {
-    const { store, replica } = await openFresh(64);
-    const burst = async (keys: (i: number) => string, count: number) => {
-      const writes: Promise<unknown>[] = [];
-      for (let i = 0; i < count; i++)
-        writes.push(replica.write('docs', keys(i), { kind: 'incr', delta: i + 1 }));
-      await Promise.all(writes);
-    };
-    // Counters: a segment's op applied twice, or not at all, changes what a reopen reads.
-    await burst((i) => `fresh${i}`, 300);
-    await checkpointCatchesUp(store, replica);
-    await burst((i) => `fresh${i % 4}`, 300);
-    await checkpointCatchesUp(store, replica);
-    await burst((i) => `more${i}`, 300);
-    await checkpointCatchesUp(store, replica);
-    const formats = await segmentFormats(store);
-    // The first generation after opening is cells (its ops came before this process's capture).
-    expect(formats, 'segments of ops and of cells').toContain(5);
-    expect(formats).toContain(4);
-    // The checkpoint alone, with nothing of the log above it to replay.
-    const again = await crashAndReopen(store);
-    expect(again.state.digest()).toBe(replica.state.digest());
-    expect(again.state.get('docs', 'fresh1')).toEqual(replica.state.get('docs', 'fresh1'));
-    await replica.close();
-  });
-
-  it('a failed commit of a checkpoint of ops loses nothing the log holds, in memory or on reopening', async () => {
-    const inner = await MemoryStore.open();
-    const store = new FaultyStore(inner);
-    const replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps: 64 });
-    const burst = async (from: number) => {
-      const writes: Promise<unknown>[] = [];
-      for (let i = from; i < from + 300; i++)
-        writes.push(replica.write('docs', `f${i}`, { kind: 'incr', delta: i + 1 }));
-      await Promise.all(writes);
-    };
-    await burst(0);
-    await checkpointCatchesUp(inner, replica);
-    expect(await segmentFormats(inner)).toContain(5);
-    const stored = (await storedCheckpoint(inner))?.get('a');
-    await burst(300);
-    // The burst's commit is durable; the checkpoint of ops it made due commits on a later turn.
-    store.failNextCommits(1);
-    const digest = replica.state.digest();
-    for (let turn = 0; turn < 100 && replica.log.failure === undefined; turn++)
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    expect(replica.log.failure, 'the checkpoint commit failed').toBeDefined();
-    expect((await storedCheckpoint(inner))?.get('a'), 'no checkpoint landed').toBe(stored);
-    // The failure reloads the state from the store: the same, since every write was durable.
-    await replica.readDurable(() => undefined).catch(() => undefined);
-    expect(replica.state.digest()).toBe(digest);
-    const again = await crashAndReopen(inner);
-    expect(again.state.digest()).toBe(digest);
-    expect(again.state.versionVector.get('a')).toBe(600);
-  });
-
-  it('a compaction replaces segments of ops with cells', async () => {
-    const store = await MemoryStore.open();
-    const replica = await ReplicaStore.open({ store, nodeId: 'a', checkpointOps: 64, compactionMinKeys: 1 });
-    for (let round = 0; round < 6; round++) {
-      const writes: Promise<unknown>[] = [];
-      for (let i = 0; i < 200; i++)
-        writes.push(replica.write('docs', `k${(round % 3) * 200 + i}`, { kind: 'set', value: round }));
-      await Promise.all(writes);
-      await checkpointCatchesUp(store, replica);
-    }
-    expect(await segmentFormats(store)).toContain(5);
-    // Rewriting the same 600 keys again and again makes the segments hold twice the keys: compaction.
-    for (let round = 0; round < 6; round++) {
-      const writes: Promise<unknown>[] = [];
-      for (let i = 0; i < 600; i++)
-        writes.push(replica.write('docs', `k${i}`, { kind: 'set', value: -round }));
-      await Promise.all(writes);
-      await checkpointCatchesUp(store, replica);
-    }
-    await replica.checkpoint();
-    // A compaction wrote every key afresh and deleted the segments before, those of ops among them.
-    const [first] = decode((await store.get('state_meta', 'segments')) as Uint8Array) as [number, number];
-    expect(first).toBeGreaterThan(0);
-    for (let n = 0; n < first; n++) expect(await store.get('state_seg', n)).toBeUndefined();
-    const again = await crashAndReopen(store);
-    expect(again.state.digest()).toBe(replica.state.digest());
-    await replica.close();
   });
 });
 
