@@ -1,5 +1,6 @@
-import { compareUtf8, type Value } from '@driftless/core';
+import { compareUtf8, DriftlessError, type Value } from '@driftless/core';
 import type { KeyEntry } from './key-entry.js';
+import type { KeyTable } from './key-table.js';
 import type { TypeName } from './types/crdt-type.js';
 
 /**
@@ -51,4 +52,37 @@ export function lowerBound(keys: readonly string[], key: string): number {
     else high = mid;
   }
   return low;
+}
+
+/**
+ * A page of a collection's keys (`keys`, its keys sorted in UTF-8 order; undefined with `entries`
+ * for a collection with none) as `options` ask, skipping keys that read as absent. Throws
+ * INVALID_ARGUMENT for options out of range.
+ */
+export function listPage(
+  entries: KeyTable<KeyEntry> | undefined,
+  keys: () => readonly string[],
+  options: ListOptions,
+): ListPage {
+  const { prefix = '', cursor, limit = 100 } = options;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new DriftlessError('INVALID_ARGUMENT', `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
+  }
+  if (typeof prefix !== 'string' || (cursor !== undefined && typeof cursor !== 'string')) {
+    throw new DriftlessError('INVALID_ARGUMENT', 'prefix and cursor must be strings');
+  }
+  if (!entries) return { items: [] };
+  const sorted = keys();
+  let index = lowerBound(sorted, cursor ?? prefix);
+  if (cursor !== undefined && sorted[index] === cursor) index++;
+  const items: ({ key: string } & ReadResult)[] = [];
+  for (; index < sorted.length && items.length < limit; index++) {
+    const key = sorted[index] as string;
+    if (!key.startsWith(prefix)) break;
+    const read = readEntry(entries.get(key) as KeyEntry);
+    if (read) items.push({ key, ...read });
+  }
+  const more = index < sorted.length && (sorted[index] as string).startsWith(prefix);
+  const last = items[items.length - 1];
+  return more && last ? { items, cursor: last.key } : { items };
 }

@@ -9,21 +9,14 @@ import {
   VersionVector,
   type Write,
 } from '@driftless/core';
-import { type ConflictCounts, type ConflictEvent, zeroCounts } from './conflicts.js';
+import { type ConflictCounts, type ConflictEvent, ConflictTally } from './conflicts.js';
 import { type CollectionMode, type Intent, validateIntent } from './intent.js';
 import { KeyEntry } from './key-entry.js';
 import { KeyTable } from './key-table.js';
 import { decodeMutation, encodeMutation, type Mutation, type MutationKind } from './mutation.js';
-import {
-  type ListOptions,
-  type ListPage,
-  lowerBound,
-  MAX_LIST_LIMIT,
-  type ReadResult,
-  readEntry,
-} from './replica-read.js';
+import { type ListOptions, type ListPage, listPage, type ReadResult, readEntry } from './replica-read.js';
 import type { Collections } from './snapshot.js';
-import { type Stamp, stampOf } from './stamp.js';
+import { stampOf } from './stamp.js';
 import {
   collectTombstonesBelow,
   decodeState,
@@ -37,7 +30,6 @@ import {
   stateFromEntries,
 } from './state-join.js';
 import type { StoredEntry } from './state-segments.js';
-import type { ConflictSink } from './types/crdt-type.js';
 import { TYPE_OF_KIND } from './types/registry.js';
 import { checkLocalUpdate, type YjsState } from './types/yjs.js';
 import { mutationFor } from './write-mutation.js';
@@ -75,26 +67,9 @@ export class ReplicaState {
   #collected = VersionVector.EMPTY;
   #sortedKeys = new Map<string, string[]>();
   readonly #modes = new Map<string, CollectionMode>();
-  readonly #conflicts = new Map<string, ConflictCounts>();
-  readonly #listeners = new Set<(event: ConflictEvent) => void>();
+  readonly #conflicts = new ConflictTally();
   #rejected = 0;
   #watcher: ChangeWatcher | undefined;
-  /** The op being applied, and the conflicts it met: one sink for every op, not a closure each. */
-  #applyingOp: Op | undefined;
-  #applyingStamp: Stamp | undefined;
-  #events: ConflictEvent[] | undefined;
-  readonly #conflict: ConflictSink = (kind, winner, loser) => {
-    const op = this.#applyingOp as Op;
-    const stamp = this.#applyingStamp as Stamp;
-    this.#events ??= [];
-    this.#events.push({
-      collection: op.collection,
-      key: op.key,
-      kind,
-      winner: winner ?? stamp,
-      loser: loser ?? stamp,
-    });
-  };
 
   /** The ops applied, as a version vector. */
   get versionVector(): VersionVector {
@@ -220,15 +195,13 @@ export class ReplicaState {
     const saved = existing?.save();
     const entry = this.#entryToChange(op.collection, op.key, mutation);
     const stamp = stampOf(op);
-    this.#applyingOp = op;
-    this.#applyingStamp = stamp;
-    this.#events = undefined;
+    this.#conflicts.begin(op, stamp);
     let changed: boolean;
     try {
       changed =
         mutation.kind === 'del'
           ? entry.applyDelete({ stamp, seen: mutation.seen, counterSeen: mutation.counterSeen })
-          : entry.applyValue(TYPE_OF_KIND[mutation.kind], stamp, mutation, this.#conflict);
+          : entry.applyValue(TYPE_OF_KIND[mutation.kind], stamp, mutation, this.#conflicts.sink);
     } catch (error) {
       if (mutation.kind !== 'yjs' || !(error instanceof DriftlessError) || error.code !== 'MUTATION_INVALID')
         throw error;
@@ -239,10 +212,7 @@ export class ReplicaState {
       }
       return this.#reject(op);
     }
-    // Filled by #conflict during the apply, which flow analysis cannot see.
-    const events = this.#events as ConflictEvent[] | undefined;
-    this.#events = undefined;
-    if (events) for (const event of events) this.#report(event);
+    this.#conflicts.applied();
     return { collection: op.collection, key: op.key, op, kind: mutation.kind, changed };
   }
 
@@ -266,42 +236,18 @@ export class ReplicaState {
 
   /** Keys of a collection in key order (UTF-8 byte order), skipping absent ones. */
   list(collection: string, options: ListOptions = {}): ListPage {
-    const { prefix = '', cursor, limit = 100 } = options;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw new DriftlessError(
-        'INVALID_ARGUMENT',
-        `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`,
-      );
-    }
-    if (typeof prefix !== 'string' || (cursor !== undefined && typeof cursor !== 'string')) {
-      throw new DriftlessError('INVALID_ARGUMENT', 'prefix and cursor must be strings');
-    }
     const entries = this.#collections.get(collection);
-    if (!entries) return { items: [] };
-    const keys = this.#keysOf(collection, entries);
-    let index = lowerBound(keys, cursor ?? prefix);
-    if (cursor !== undefined && keys[index] === cursor) index++;
-    const items: ({ key: string } & ReadResult)[] = [];
-    for (; index < keys.length && items.length < limit; index++) {
-      const key = keys[index] as string;
-      if (!key.startsWith(prefix)) break;
-      const read = readEntry(entries.get(key) as KeyEntry);
-      if (read) items.push({ key, ...read });
-    }
-    const more = index < keys.length && (keys[index] as string).startsWith(prefix);
-    const last = items[items.length - 1];
-    return more && last ? { items, cursor: last.key } : { items };
+    return listPage(entries, () => this.#keysOf(collection, entries as KeyTable<KeyEntry>), options);
   }
 
   /** Calls `listener` with every conflict resolved from now on. Returns the unsubscribe function. */
   onConflict(listener: (event: ConflictEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#conflicts.listen(listener);
   }
 
   /** Conflicts resolved so far, per collection. */
   conflictCounts(): ReadonlyMap<string, Readonly<ConflictCounts>> {
-    return this.#conflicts;
+    return this.#conflicts.counts;
   }
 
   /** The whole state in a compact binary form. */
@@ -447,15 +393,5 @@ export class ReplicaState {
       this.#sortedKeys.set(collection, keys);
     }
     return keys;
-  }
-
-  #report(event: ConflictEvent): void {
-    let counts = this.#conflicts.get(event.collection);
-    if (!counts) {
-      counts = zeroCounts();
-      this.#conflicts.set(event.collection, counts);
-    }
-    counts[event.kind]++;
-    for (const listener of this.#listeners) listener(event);
   }
 }
