@@ -126,11 +126,11 @@ export class TimedStore implements Store {
  */
 export function countingReplica(replica: SyncReplica, counts: ReceiveCounts): SyncReplica {
   // The batch passes through: without it the log encodes every received op again.
-  const receive: SyncReplica['receive'] = async (ops, batch) => {
-    const fresh = await replica.receive(ops, batch);
+  const receive: SyncReplica['receive'] = (ops, batch) => {
+    const received = replica.receive(ops, batch);
     counts.received += ops.length;
-    counts.fresh += fresh;
-    return fresh;
+    counts.fresh += received.fresh;
+    return received;
   };
   return new Proxy(replica, {
     get: (target, key) => (key === 'receive' ? receive : Reflect.get(target, key)),

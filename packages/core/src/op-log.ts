@@ -185,18 +185,29 @@ export class OpLog {
    * with CLOCK_SKEW. Nothing of a failed call is appended.
    */
   append(ops: readonly Op[], options: AppendOptions = {}): Promise<Op[]> {
-    let accepted: Op[];
-    let extra: readonly StoreWrite[];
+    let admitted: { accepted: Op[]; durable: Promise<void> };
     try {
-      this.#assertWritable();
-      const admitted = this.#admit(ops);
-      accepted = admitted.accepted;
-      extra = extraWrites(options, accepted);
-      admitted.reserve();
+      admitted = this.admit(ops, options);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (accepted.length === 0 && extra.length === 0) return Promise.resolve(accepted);
+    const { accepted, durable } = admitted;
+    return durable.then(() => accepted);
+  }
+
+  /**
+   * append that returns the new ops at once beside the promise of their durability, and throws
+   * what append would reject with (having admitted none of them). Ops admitted by a later call may
+   * build on these before they are durable: they commit in the same group or a later one, never
+   * an earlier one, and a failed commit fails every group after it.
+   */
+  admit(ops: readonly Op[], options: AppendOptions = {}): { accepted: Op[]; durable: Promise<void> } {
+    this.#assertWritable();
+    const admitted = this.#admit(ops);
+    const { accepted } = admitted;
+    const extra = extraWrites(options, accepted);
+    admitted.reserve();
+    if (accepted.length === 0 && extra.length === 0) return { accepted, durable: Promise.resolve() };
     const { batch } = options;
     const writer = this.#writer;
     const whole =
@@ -204,9 +215,10 @@ export class OpLog {
       accepted.length === ops.length &&
       accepted.length <= MAX_ENTRY_OPS &&
       batch.length <= writer.maxEntryBytes;
-    return writer
-      .enqueue(whole ? { ops: accepted, writes: extra, bytes: batch } : { ops: accepted, writes: extra })
-      .then(() => accepted);
+    const durable = writer.enqueue(
+      whole ? { ops: accepted, writes: extra, bytes: batch } : { ops: accepted, writes: extra },
+    );
+    return { accepted, durable };
   }
 
   /**

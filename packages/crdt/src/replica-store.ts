@@ -170,14 +170,35 @@ export class ReplicaStore {
    * OpLog.append).
    */
   receive(ops: readonly Op[], batch?: Uint8Array): Promise<Change[]> {
+    try {
+      const { changes, durable } = this.admit(ops, batch);
+      return durable.then(() => changes);
+    } catch (error) {
+      return this.#onAppendFailed(error);
+    }
+  }
+
+  /**
+   * receive that applies the ops at once and returns their changes beside the promise of their
+   * durability, and throws what receive would reject with, having applied none of them. A stream
+   * of received ops can then admit its next batch while this one is being committed (OpLog.admit).
+   */
+  admit(ops: readonly Op[], batch?: Uint8Array): { changes: Change[]; durable: Promise<void> } {
     this.#applied = NO_CHANGES;
-    const appended = this.log.append(
-      ops,
-      batch === undefined ? this.#applyOptions : { ...this.#applyOptions, batch },
-    );
+    let durable: Promise<void>;
+    try {
+      durable = this.log.admit(
+        ops,
+        batch === undefined ? this.#applyOptions : { ...this.#applyOptions, batch },
+      ).durable;
+    } catch (error) {
+      // A log that failed is refusing everything: make sure the state is being rolled back.
+      if (this.log.failure !== undefined) this.#onAppendFailed(error).catch(() => {});
+      throw error;
+    }
     // A fresh array from #applyAll whenever the append goes ahead (NO_CHANGES only when it fails).
     const changes = this.#applied as Change[];
-    return appended.then(() => changes, this.#onAppendFailed);
+    return { changes, durable: durable.catch(this.#onAppendFailed) };
   }
 
   /**

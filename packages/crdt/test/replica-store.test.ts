@@ -35,6 +35,15 @@ import {
 } from '@driftless/crdt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
+/** ReplicaStore.admit's durability, or its refusal as a rejection. */
+function admitted(replica: ReplicaStore, ops: readonly Op[]): Promise<void> {
+  try {
+    return replica.admit(ops).durable;
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 const root = mkdtempSync(join(tmpdir(), 'driftless-replica-store-'));
 let nextDir = 0;
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -452,7 +461,8 @@ for (const harness of HARNESSES) {
       for (let i = 0; i < 6; i++) {
         attempts.push(replica.write('docs', 'fail-reg', { kind: 'set', value: i }));
         const ops = remote.write(random, 3);
-        if (ops.length > 0) attempts.push(replica.receive(ops));
+        // receive, or admit (receive split: applied now, durable later), as a session receives.
+        if (ops.length > 0) attempts.push(i % 2 === 0 ? replica.receive(ops) : admitted(replica, ops));
         attempts.push(replica.write('votes', 'fail-set', { kind: 'add', element: i }));
         attempts.push(replica.write('docs', `fail-new-${i}`, { kind: 'incr', delta: 1 }));
         await null;
@@ -480,6 +490,9 @@ for (const harness of HARNESSES) {
         code: 'LOG_FAILED',
       });
       await expect(replica.receive(remote.write(() => 0, 1))).rejects.toMatchObject({ code: 'LOG_FAILED' });
+      expect(() => replica.admit(remote.write(() => 0, 1))).toThrow(
+        expect.objectContaining({ code: 'LOG_FAILED' }),
+      );
       await expect(replica.collectTombstones(replica.state.versionVector)).rejects.toMatchObject({
         code: 'LOG_FAILED',
       });

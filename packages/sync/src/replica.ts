@@ -40,11 +40,13 @@ export interface SyncReplica {
    */
   onInstall(listener: () => void): () => void;
   /**
-   * Applies a peer's ops (each origin's in order; some may be known already) and resolves once
-   * they are durable, with how many were new. `batch`, when given, is the op-codec encoding the ops
-   * were decoded from: a log may store it as is.
+   * Applies a peer's ops at once (each origin's in order; some may be known already) and returns
+   * how many were new, beside a promise that resolves once they are durable. Throws, having applied
+   * none of them, when they cannot be appended (OP_GAP, CLOCK_SKEW, a failed log, ...). Ops received
+   * next may be applied before these are durable: they never become durable before these.
+   * `batch`, when given, is the op-codec encoding the ops were decoded from: a log may store it as is.
    */
-  receive(ops: readonly Op[], batch?: Uint8Array): Promise<number>;
+  receive(ops: readonly Op[], batch?: Uint8Array): { fresh: number; durable: Promise<void> };
   /**
    * A state for a replica at `since`, holding only durable writes: a snapshot of everything, or a
    * compacted delta of the ops it lacks (undefined when no consistent delta could be taken, for
@@ -99,7 +101,7 @@ export interface ReplicaStoreLike {
     snapshot(): Uint8Array;
     delta(ops: Iterable<Op>): Uint8Array;
   };
-  receive(ops: readonly Op[], batch?: Uint8Array): Promise<readonly unknown[]>;
+  admit(ops: readonly Op[], batch?: Uint8Array): { changes: readonly unknown[]; durable: Promise<void> };
   installState(bytes: Uint8Array, check?: (vector: VersionVector) => void): Promise<number>;
   collectTombstones(stable: VersionVector): Promise<number>;
 }
@@ -128,7 +130,10 @@ export function syncReplicaOf(store: ReplicaStoreLike): SyncReplica {
     canServe: (since) => log.canServe(since),
     onAppend: (listener) => log.onAppend(listener),
     onInstall: (listener) => log.onInstall(listener),
-    receive: async (ops, batch) => (await store.receive(ops, batch)).length,
+    receive(ops, batch) {
+      const { changes, durable } = store.admit(ops, batch);
+      return { fresh: changes.length, durable };
+    },
     installState: (bytes, check) => store.installState(bytes, check),
     refuseLocalWrites: (error) => log.refuseLocalWrites(error),
     tipOf: (origin) => log.tipOf(origin),

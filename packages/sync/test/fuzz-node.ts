@@ -80,8 +80,9 @@ export async function logOps(store: ReplicaStore): Promise<Op[]> {
 }
 
 /**
- * The replica a node replicates through, watched: each receive() must take all of its new ops or
- * none (the log's vector moves by exactly the batch's new ops, or not at all). An installed state
+ * The replica a node replicates through, watched: each receive() must apply all of its new ops or
+ * none (the state's vector moves by exactly the batch's new ops, or not at all), and resolve them as
+ * durable only once the log's vector holds them. An installed state
  * is joined into the reference replica too, so the reference stays what the node must hold.
  */
 function watchedReplica(
@@ -101,35 +102,42 @@ function watchedReplica(
       inFlight--;
     }
   };
-  const receive: SyncReplica['receive'] = async (ops) => {
-    const before = store.log.versionVector;
+  const receive: SyncReplica['receive'] = (ops) => {
+    const before = store.state.versionVector;
     const taken = new Map<string, number>();
     for (const op of ops) {
       const last = taken.get(op.origin) ?? before.get(op.origin);
       if (op.seq === last + 1) taken.set(op.origin, op.seq);
     }
     const expected = before.merge(VersionVector.from(taken));
-    inFlight++;
+    let received: ReturnType<SyncReplica['receive']>;
     try {
-      const fresh = await inner.receive(ops);
-      const after = store.log.versionVector;
-      if (!after.equals(expected)) {
-        violations.push(
-          `partial apply: a batch of ${ops.length} ops moved the vector ${JSON.stringify(before)} → ` +
-            `${JSON.stringify(after)}, not to ${JSON.stringify(expected)}`,
-        );
-      }
-      return fresh;
+      received = inner.receive(ops);
     } catch (error) {
-      const after = store.log.versionVector;
+      const after = store.state.versionVector;
       if (!after.equals(before))
         violations.push(
           `a refused batch moved the vector ${JSON.stringify(before)} → ${JSON.stringify(after)}`,
         );
       throw error;
-    } finally {
-      inFlight--;
     }
+    const after = store.state.versionVector;
+    if (!after.equals(expected)) {
+      violations.push(
+        `partial apply: a batch of ${ops.length} ops moved the vector ${JSON.stringify(before)} → ` +
+          `${JSON.stringify(after)}, not to ${JSON.stringify(expected)}`,
+      );
+    }
+    inFlight++;
+    const durable = received.durable
+      .then(() => {
+        if (!store.log.versionVector.dominates(expected))
+          violations.push(
+            `a batch resolved as durable before its ops were: the log holds ${JSON.stringify(store.log.versionVector)}, not ${JSON.stringify(expected)}`,
+          );
+      })
+      .finally(() => inFlight--);
+    return { fresh: received.fresh, durable };
   };
   // Everything else is the store's own (the replica interface grows with the protocol).
   const replica = Object.assign(Object.create(inner) as SyncReplica, { receive, installState });

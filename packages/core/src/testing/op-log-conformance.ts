@@ -20,6 +20,8 @@ async function readAll(log: OpLog, since = VersionVector.EMPTY): Promise<Op[]> {
   return ops;
 }
 
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
 const dots = (ops: readonly Op[]) => ops.map((op) => `${op.origin}:${op.seq}`);
 
 /**
@@ -68,6 +70,39 @@ export function runOpLogConformance(name: string, harness: StoreHarness): void {
       });
       expect(log.versionVector.toJSON()).toEqual({ b: 3 });
       expect(dots(await log.append([remoteOp('c', 1)]))).toEqual(['c:1']);
+    });
+
+    it('admits remote ops at once (admit): a later batch builds on one not yet durable, errors thrown', async () => {
+      const faulty = new FaultyStore(await create());
+      const log = await openLog(faulty);
+      const release = faulty.holdCommits();
+      const first = log.admit([remoteOp('b', 1), remoteOp('b', 2)]);
+      await turn(); // its commit starts, and is held
+      const second = log.admit([remoteOp('b', 2), remoteOp('b', 3), remoteOp('c', 1)]);
+      expect(dots(first.accepted)).toEqual(['b:1', 'b:2']);
+      expect(dots(second.accepted), 'b:2 is known once admitted').toEqual(['b:3', 'c:1']);
+      expect(() => log.admit([remoteOp('d', 1), remoteOp('b', 5)])).toThrow(
+        expect.objectContaining({ code: 'OP_GAP' }),
+      );
+      expect(dots(log.admit([remoteOp('d', 1)]).accepted), 'the refused batch took nothing').toEqual(['d:1']);
+      expect(log.versionVector.size, 'nothing is durable yet').toBe(0);
+      const before = faulty.commits;
+      release();
+      await second.durable;
+      expect(log.versionVector.toJSON()).toEqual({ b: 3, c: 1, d: 1 });
+      expect(faulty.commits - before, 'the first batch alone, then the rest together').toBe(2);
+      expect(dots(await readAll(log))).toEqual(['b:1', 'b:2', 'b:3', 'c:1', 'd:1']);
+      // A failed commit fails the batches admitted behind it too.
+      const held = faulty.holdCommits();
+      const failing = log.admit([remoteOp('b', 4)]);
+      await turn();
+      const behind = log.admit([remoteOp('b', 5)]);
+      faulty.failNextCommits(1);
+      held();
+      await expect(failing.durable).rejects.toMatchObject({ code: 'STORE_WRITE_FAILED' });
+      await expect(behind.durable).rejects.toMatchObject({ code: 'STORE_WRITE_FAILED' });
+      expect(() => log.admit([remoteOp('c', 2)])).toThrow(expect.objectContaining({ code: 'LOG_FAILED' }));
+      expect(log.versionVector.get('b')).toBe(3);
     });
 
     it('refuses malformed ops with OP_INVALID, appending nothing', async () => {

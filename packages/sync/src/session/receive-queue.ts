@@ -5,9 +5,13 @@
  *   OPS(number, ops) ─▶ in frame order? ─▶ no forged origin? ─▶ the peer holds them ─▶ queue ─▶ apply
  *   STATE_END        ─────────────────────────────────────────────────────────────▶ queue ─▶ install
  *
- * The peer stops being read while more than the receive window is waiting, and is read again once
- * half of it is applied. A failure to apply closes the session with the close code that says why.
- * The session keeps the phases and dispatches the frames; state-transfer.ts assembles the states.
+ * A frame's ops are applied as soon as the frame before them is applied, not once it is durable:
+ * frames that queued while one was being committed are committed together (group commit), instead
+ * of one commit each in series. A state waits until everything before it is durable, and the
+ * frames after it until it is. The peer stops being read while more than the receive window is
+ * not yet durable, and is read again once half of it is. A failure to apply closes the session with
+ * the close code that says why, before anything received later is applied. The session keeps the
+ * phases and dispatches the frames; state-transfer.ts assembles the states.
  */
 import { DriftlessError, type Op, VersionVector } from '@driftless/core';
 import { CLOSE_CODES } from '../close-codes.js';
@@ -48,7 +52,11 @@ export class ReceiveQueue {
    * a peer that only writes never acks its own ops.
    */
   readonly #sentByPeer = new Map<string, number>();
+  /** Settles once what was received last is applied (or refused): the next ops go after it. */
+  #admitting: Promise<void> = Promise.resolve();
+  /** Settles once everything received so far is durable (or refused). */
   #receiving: Promise<void> = Promise.resolve();
+  /** Bytes received and not yet durable. */
   #receivingBytes = 0;
   #paused = false;
 
@@ -66,7 +74,7 @@ export class ReceiveQueue {
     return VersionVector.from(this.#sentByPeer);
   }
 
-  /** Resolves once every op received so far has been applied (or refused). */
+  /** Resolves once every op received so far is durable (or refused). */
   settled(): Promise<void> {
     return this.#receiving;
   }
@@ -90,10 +98,30 @@ export class ReceiveQueue {
     }
     this.#peerHolds(highest);
     this.#link.stats.opsReceived += ops.length;
-    this.#enqueue(frameBytes, async () => {
-      const fresh = await this.#link.replica.receive(ops, batch);
-      this.#link.stats.opsDuplicate += ops.length - fresh;
-    });
+    this.#hold(frameBytes);
+    const applied = this.#admitting.then(() => this.#apply(ops, batch));
+    this.#admitting = applied.then(() => undefined);
+    this.#settle(
+      frameBytes,
+      applied.then((received) => received?.durable),
+    );
+  }
+
+  /**
+   * Applies received ops, unless the session is closing; returns the promise of their durability.
+   * Refused ops close the session at once, so nothing received after them is applied.
+   */
+  #apply(ops: readonly Op[], batch: Uint8Array | undefined): { durable: Promise<void> } | undefined {
+    if (!this.#link.applying()) return undefined;
+    let received: { fresh: number; durable: Promise<void> };
+    try {
+      received = this.#link.replica.receive(ops, batch);
+    } catch (error) {
+      this.#fail(error);
+      return undefined;
+    }
+    this.#link.stats.opsDuplicate += ops.length - received.fresh;
+    return received;
   }
 
   /**
@@ -101,7 +129,10 @@ export class ReceiveQueue {
    * vector forges an origin. `frameBytes`: the size of its STATE_END frame.
    */
   state(bytes: Uint8Array, frameBytes: number): void {
-    this.#enqueue(bytes.length + frameBytes, async () => {
+    const size = bytes.length + frameBytes;
+    this.#hold(size);
+    const installed = this.#receiving.then(async () => {
+      if (!this.#link.applying()) return;
       let forged: string | undefined;
       try {
         await this.#link.replica.installState(bytes, (vector) => {
@@ -116,22 +147,26 @@ export class ReceiveQueue {
       }
       this.#link.stats.statesReceived++;
     });
+    this.#settle(size, installed);
+    this.#admitting = this.#receiving;
   }
 
-  /**
-   * Applies received ops or states one after the other, in arrival order; stops reading the peer
-   * while more than the receive window is waiting.
-   */
-  #enqueue(bytes: number, apply: () => Promise<void>): void {
+  /** Counts `bytes` received and not yet durable; stops reading the peer past the receive window. */
+  #hold(bytes: number): void {
     this.#receivingBytes += bytes;
     if (!this.#paused && this.#receivingBytes > this.#link.windowBytes) {
       this.#paused = true;
       this.#link.pause();
     }
-    this.#receiving = this.#receiving
-      .then(async () => {
-        if (this.#link.applying()) await apply();
-      })
+  }
+
+  /**
+   * Once `durable` settles, `bytes` are no longer held (reading the peer again once half the window
+   * is free); a failure closes the session. `durable` settles in arrival order or before its turn
+   * (ops all known already), so settled() waits for each in turn.
+   */
+  #settle(bytes: number, durable: Promise<void>): void {
+    const settled = durable
       .catch((error: unknown) => this.#fail(error))
       .finally(() => {
         this.#receivingBytes -= bytes;
@@ -140,6 +175,7 @@ export class ReceiveQueue {
           this.#link.resume();
         }
       });
+    this.#receiving = this.#receiving.then(() => settled);
   }
 
   /**
