@@ -1,6 +1,5 @@
 import {
   DriftlessError,
-  formatDot,
   type Op,
   OpLog,
   OpLogError,
@@ -12,9 +11,9 @@ import {
   type Write,
 } from '@driftless/core';
 import { Checkpointer, type CheckpointPolicy } from './checkpointer.js';
+import { DurableChangeFeed, type DurableChanges } from './durable-changes.js';
 import { DurableReads } from './durable-reads.js';
 import type { Intent } from './intent.js';
-import { decodeMutation } from './mutation.js';
 import type { Change, ReplicaState } from './replica-state.js';
 import { decodeSnapshot, stateStamps } from './snapshot.js';
 import { type LoadedState, loadState } from './state-checkpoint.js';
@@ -49,19 +48,6 @@ const NO_WRITES: readonly StoreWrite[] = [];
 const NO_CHANGES: readonly Change[] = [];
 
 /**
- * What one commit made durable, for change feeds: ops appended to the log (local writes and ops
- * received from peers, one Change per op, in log order), or a state installed from a peer (the keys
- * it changed, and the vector of the ops whose effects it brought without them being in the log).
- */
-export type DurableChanges =
-  | { readonly type: 'ops'; readonly lsn: number; readonly changes: readonly Change[] }
-  | {
-      readonly type: 'state';
-      readonly vector: VersionVector;
-      readonly keys: readonly { readonly collection: string; readonly key: string }[];
-    };
-
-/**
  * A replica that persists: its op log and its state in one Store. The log is the source of truth;
  * the state is checkpointed beside it every few thousand ops (state-checkpoint.ts), in the
  * background (checkpointer.ts), and reopening loads the checkpoint and replays the log above it, so
@@ -88,9 +74,7 @@ export class ReplicaStore {
   #closing = false;
   /** Once a commit has failed: reloading the state from what is durable. */
   #rollback: Promise<void> | undefined;
-  readonly #changeListeners = new Set<(changes: DurableChanges) => void>();
-  /** Changes of ops admitted but not yet durable, by dot; kept only while someone listens. */
-  readonly #admitted = new Map<string, Change>();
+  readonly #feed = new DurableChangeFeed();
   /**
    * How write and receive append: the log calls `writes` synchronously with the ops it admits, which
    * applies them; the changes wait in #applied for the caller. One object for every append (not
@@ -117,7 +101,7 @@ export class ReplicaStore {
     this.#reads = new DurableReads(loaded.state, log, () => this.#settled('the ops this read saw'));
     log.onAppend((chunk) => {
       this.#reads.durable(chunk.ops);
-      this.#reportOps(chunk.lsn, chunk.ops);
+      this.#feed.ops(chunk.lsn, chunk.ops);
     });
     // Truncation checkpoints first, so the log need only keep what came after.
     log.retain({ floor: () => this.#checkpointer.floor, prepare: () => this.checkpoint() });
@@ -328,7 +312,7 @@ export class ReplicaStore {
       () => {
         this.#checkpointer.checkpointed(checkpoint);
         durable();
-        this.#report({ type: 'state', vector, keys: changed });
+        this.#feed.report({ type: 'state', vector, keys: changed });
       },
       () => {},
     );
@@ -341,11 +325,7 @@ export class ReplicaStore {
    * the commit (before the writes it holds resolve). Must not throw. Returns the unsubscribe function.
    */
   onChanges(listener: (changes: DurableChanges) => void): () => void {
-    this.#changeListeners.add(listener);
-    return () => {
-      this.#changeListeners.delete(listener);
-      if (this.#changeListeners.size === 0) this.#admitted.clear();
-    };
+    return this.#feed.listen(listener);
   }
 
   /** Checkpoints the state, waits for pending appends and closes the log (not the store). */
@@ -380,7 +360,7 @@ export class ReplicaStore {
    */
   async #recover(error: unknown): Promise<never> {
     if (this.log.failure === undefined) throw error;
-    this.#admitted.clear();
+    this.#feed.clear();
     this.#checkpointer.abandon();
     this.#rollback ??= loadState(this.#store, this.log).then((durable) => {
       this.state.replaceWith(durable.state);
@@ -402,48 +382,17 @@ export class ReplicaStore {
 
   #applyAll(ops: readonly Op[]): Change[] {
     const changes: Change[] = [];
-    const listening = this.#changeListeners.size > 0;
+    const listening = this.#feed.listening;
     // The checkpointer sees each change before it happens (ReplicaState.watchChanges).
     for (const op of ops) {
       const change = this.state.apply(op);
       if (change) {
         changes.push(change);
         this.#reads.admitted(change.op);
-        if (listening) this.#admitted.set(formatDot(op), change);
+        if (listening) this.#feed.admitted(change);
       }
     }
     this.#checkpointer.applied(ops.length);
     return changes;
-  }
-
-  #reportOps(lsn: number, ops: readonly Op[]): void {
-    if (this.#changeListeners.size === 0) return;
-    const changes = ops.map((op) => {
-      const dot = formatDot(op);
-      const change = this.#admitted.get(dot);
-      this.#admitted.delete(dot);
-      // An op admitted before anyone listened (or appended to the log directly).
-      return change ?? { collection: op.collection, key: op.key, op, kind: kindOf(op), changed: true };
-    });
-    this.#report({ type: 'ops', lsn, changes });
-  }
-
-  #report(changes: DurableChanges): void {
-    for (const listener of this.#changeListeners) {
-      try {
-        listener(changes);
-      } catch (error) {
-        // A listener's bug surfaces (as an unhandled rejection) without failing the commit.
-        void Promise.reject(error);
-      }
-    }
-  }
-}
-
-function kindOf(op: Op): Change['kind'] {
-  try {
-    return decodeMutation(op.mutation).kind;
-  } catch {
-    return 'rejected';
   }
 }
