@@ -20,7 +20,8 @@ async function runSchedule(seed: number, topology: (typeof TOPOLOGIES)[number]):
       else if (roll < 0.88) sim.heal();
       else if (roll < 0.9) await sim.restart();
       else if (roll < 0.92) await sim.crash();
-      else if (roll < 0.95) await sim.truncate();
+      else if (roll < 0.94) await sim.truncate();
+      else if (roll < 0.97) sim.slowDisk();
       else await sim.settle(Math.floor(sim.random() * 4));
       if (sim.random() < 0.3) await sim.settle(0);
       sim.checkAll(`after step ${step}`);
