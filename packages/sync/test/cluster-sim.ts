@@ -1,20 +1,24 @@
 /**
  * A seeded cluster of real replicas (ReplicaStore on MemoryStore) replicating through the real
  * Replicator over the in-memory network: random writes on every writable node, partitions,
- * heals, restarts (a restart reopens the node from its store's volume) and crashes (commits not
- * yet made never reach the volume, as with kill -9; the node reopens from what did). It records
+ * heals, restarts (a restart reopens the node from its store's volume), crashes (commits not
+ * yet made never reach the volume, as with kill -9; the node reopens from what did) and slow disks. It records
  * what a correct cluster must show: every acknowledged write on every node in the end, equal
  * digests, no op applied before an op its writer had seen, and at every step each replica's state
  * holding everything its durable log holds, and the past of every op it holds.
  */
 import { type Dot, MemoryStore, MemoryVolume, type Op, type VersionVector } from '@driftless/core';
 import { FaultyStore, seededRandom } from '@driftless/core/testing';
-import { type Intent, ReplicaStore } from '@driftless/crdt';
-import { MemoryNetwork, Replicator, type Role, type SyncReplica, syncReplicaOf } from '@driftless/sync';
-
-/** Who dials whom: the four topologies of the design. */
-export type Topology = 'mesh' | 'star' | 'tree' | 'ring';
-export const TOPOLOGIES: readonly Topology[] = ['mesh', 'star', 'tree', 'ring'];
+import { ReplicaStore } from '@driftless/crdt';
+import {
+  MemoryNetwork,
+  type PeerStatus,
+  Replicator,
+  type Role,
+  type SyncReplica,
+  syncReplicaOf,
+} from '@driftless/sync';
+import { layout, randomIntent, type Topology } from './cluster-plan.js';
 
 interface SimNode {
   readonly id: string;
@@ -29,24 +33,6 @@ interface SimNode {
 
 const SECRET = 'cluster-sim-secret-0123456789';
 const KEYS = ['k1', 'k2', 'k3', 'k4', 'k5'];
-
-/** The nodes of a 5-node topology: ids, roles and the peers each dials. */
-export function layout(topology: Topology, size = 5): { id: string; role: Role; dials: string[] }[] {
-  const ids = Array.from({ length: size }, (_, i) => `n${i}`);
-  return ids.map((id, i): { id: string; role: Role; dials: string[] } => {
-    switch (topology) {
-      case 'mesh':
-        return { id, role: 'multi', dials: ids.filter((other) => other !== id) };
-      case 'star':
-        return i === 0 ? { id, role: 'primary', dials: [] } : { id, role: 'replica', dials: ['n0'] };
-      case 'tree':
-        // n0 ← n1, n2; n1 ← n3; n2 ← n4: writes anywhere cascade through inner nodes.
-        return { id, role: 'multi', dials: i === 0 ? [] : [ids[Math.floor((i - 1) / 2)] as string] };
-      default:
-        return { id, role: 'multi', dials: [ids[(i + 1) % size] as string] }; // ring
-    }
-  });
-}
 
 /** A running simulated cluster. */
 export class ClusterSim {
@@ -174,7 +160,7 @@ export class ClusterSim {
     if (writers.length === 0) return;
     const node = at ?? this.pick(writers);
     const store = node.store as ReplicaStore;
-    const [collection, intent] = this.#intent();
+    const [collection, intent] = randomIntent(this.random);
     const past = store.state.versionVector;
     let written: Promise<{ op: Op }>;
     try {
@@ -324,17 +310,12 @@ export class ClusterSim {
   }
 
   describe(): string {
-    const lines = this.nodes.map((node) => {
-      const store = node.store;
-      const status = node.replicator?.status() ?? [];
-      const applied = store && !store.state.versionVector.equals(store.log.versionVector);
-      return `${node.id} ${JSON.stringify(store?.log.versionVector)}${applied ? ` applied ${JSON.stringify(store.state.versionVector)}` : ''}${store?.log.failure ? ' FAILED' : ''} collected ${JSON.stringify(store?.state.collectedBelow)} ${store?.state.digest().slice(0, 8)} ${status
-        .map(
-          ({ nodeId, url, state, opsNotSent, opsNotDurable, stats }) =>
-            `${nodeId ?? url}:${state} (not sent ${opsNotSent}, not durable ${opsNotDurable}; ` +
-            `in ${stats.opsReceived} ops ${stats.statesReceived} states, out ${stats.opsSent} ops ${stats.statesSent} states)`,
-        )
-        .join(', ')}`;
+    const peer = ({ nodeId, url, state, opsNotSent, opsNotDurable, stats }: PeerStatus) =>
+      `${nodeId ?? url}:${state} (not sent ${opsNotSent}, not durable ${opsNotDurable}; in ${stats.opsReceived} ` +
+      `ops ${stats.statesReceived} states, out ${stats.opsSent} ops ${stats.statesSent} states)`;
+    const lines = this.nodes.map(({ id, store, replicator }) => {
+      const ahead = store && !store.state.versionVector.equals(store.log.versionVector);
+      return `${id} ${JSON.stringify(store?.log.versionVector)}${ahead ? ` applied ${JSON.stringify(store.state.versionVector)}` : ''}${store?.log.failure ? ' FAILED' : ''} collected ${JSON.stringify(store?.state.collectedBelow)} ${store?.state.digest().slice(0, 8)} ${(replicator?.status() ?? []).map(peer).join(', ')}`;
     });
     return [`network: ${this.faults}`, ...lines].join('\n');
   }
@@ -396,28 +377,5 @@ export class ClusterSim {
         return replica.receive(ops);
       },
     };
-  }
-
-  #intent(): [string, Intent] {
-    const element = this.pick(['a', 'b', 'c']);
-    switch (Math.floor(this.random() * 7)) {
-      case 0:
-        return ['reg', { kind: 'set', value: Math.floor(this.random() * 100) }];
-      case 1:
-        return [
-          'doc',
-          { kind: 'patch', patch: { [this.pick(['x', 'y'])]: this.pick([1, 'two', null, { z: 3 }]) } },
-        ];
-      case 2:
-        return ['cnt', { kind: 'incr', delta: this.pick([1, 2, -1]) }];
-      case 3:
-        return ['set', { kind: 'add', element }];
-      case 4:
-        return ['set', { kind: 'remove', element }];
-      case 5:
-        return [this.pick(['reg', 'doc', 'cnt', 'set']), { kind: 'del' }];
-      default:
-        return ['reg', { kind: 'set', value: { nested: [this.random() > 0.5] } }];
-    }
   }
 }

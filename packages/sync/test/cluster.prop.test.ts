@@ -1,6 +1,7 @@
 import { testSeed } from '@driftless/core/testing';
 import { describe, expect, it } from 'vitest';
-import { ClusterSim, TOPOLOGIES } from './cluster-sim.js';
+import { TOPOLOGIES } from './cluster-plan.js';
+import { ClusterSim } from './cluster-sim.js';
 
 /** Schedules per topology in CI; raise with DRIFTLESS_SCHEDULES for a soak. */
 const SCHEDULES = Number.parseInt(process.env.DRIFTLESS_SCHEDULES ?? '', 10) || 125;
