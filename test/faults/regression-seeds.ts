@@ -39,6 +39,7 @@ export const REGRESSION_SEEDS: readonly RegressionSeed[] = [
       'of every workload key, for the whole 60 s wait. n1 was never restarted (its faults: a ' +
       '+15.8 s clock jump, a one-way cut, a 5 s pause, a slow link); n2 was restarted twice. Not ' +
       'reproduced in a rerun of the seed alone, nor in 12 soak schedules (6 from this seed, two ' +
-      'soaks at once). Not explained. Kept so that every CI run replays it.',
+      'soaks at once). Not explained. A divergence now names the keys it is made of ' +
+      '(divergence.ts). Kept so that every CI run replays it.',
   },
 ];

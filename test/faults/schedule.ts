@@ -8,6 +8,7 @@
 import { seededRandom } from '@driftless/core/testing';
 import { runAckKPhase } from './ack-k-phase.js';
 import { checkHistory, type Violation } from './checker.js';
+import { explainDivergence } from './divergence.js';
 import { FaultCluster } from './fault-cluster.js';
 import { History, type Operation } from './history.js';
 import { type FaultKind, noFaults, planFaults, runNemesis } from './nemesis.js';
@@ -67,11 +68,19 @@ export async function runFaultSchedule(options: ScheduleOptions): Promise<Schedu
     options.log?.(`seed ${options.seed}: ${history.operations().length} operations; healing`);
     await cluster.healAll();
     const healed = await observe(cluster, history, ids, [], 'after the final heal');
+    // Survivors that never agreed: name the keys they differ on (stopping them to read their stores).
+    const explained = healed.converged ? [] : await explainDivergence(cluster, ids, healed.label, true);
     const phase = await runAckKPhase(cluster, history, random, NODE_TIMEOUT_MS);
     faults['destroy-nodes'] = phase.dead.length;
     const operations = history.operations();
+    const { observation } = phase;
+    if (!observation.converged) {
+      const survivors = observation.survivors.map(({ node }) => node);
+      explained.push(...(await explainDivergence(cluster, survivors, observation.label, false)));
+    }
     const violations = [
-      ...checkHistory(operations, [healed, phase.observation]),
+      ...checkHistory(operations, [healed, observation]),
+      ...explained,
       ...cluster.errorsLogged().map(
         ({ node, message }): Violation => ({
           kind: 'node-error',
