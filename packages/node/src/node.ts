@@ -20,10 +20,10 @@ import { PEER_PATH, urlHost } from './addresses.js';
 import { addAdminRoutes } from './admin-routes.js';
 import { CausalReads } from './causal-reads.js';
 import { type AckRequest, addDataRoutes, type DataHost, type WriteOutcome } from './data-routes.js';
-import { ApiError, apiErrorOf } from './errors.js';
+import { ApiError } from './errors.js';
 import { FEED_PATH, FeedEndpoint } from './feed-endpoint.js';
-import { ClientGoneError } from './http-body.js';
-import { refuseUpgrade, sendJson } from './http-reply.js';
+import { answer, type Dispatch, type RawRouteHandler } from './http-dispatch.js';
+import { refuseUpgrade } from './http-reply.js';
 import { LogRetention } from './log-retention.js';
 import {
   type NodeEvent,
@@ -36,11 +36,9 @@ import { PeerDirectory, type WritableNode } from './peer-directory.js';
 import { Router, splitTarget } from './router.js';
 import { type CommitListener, TimedStore } from './timed-store.js';
 
+export type { RawRouteHandler } from './http-dispatch.js';
 export type { NodeEvent, NodeOptions, NodeStatus } from './node-options.js';
 export type { WritableNode } from './peer-directory.js';
-
-/** A handler added with addRoute: it answers on `response` itself. */
-export type RawRouteHandler = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>;
 
 /** How long close() lets peers and feed clients answer their close before dropping them. */
 const CLOSE_GRACE_MS = 2_000;
@@ -58,6 +56,12 @@ export class DriftlessNode {
   readonly #store: TimedStore;
   readonly #router = new Router();
   readonly #rawRoutes = new Map<string, RawRouteHandler>();
+  readonly #dispatch: Dispatch = {
+    router: this.#router,
+    rawRoutes: this.#rawRoutes,
+    closing: () => this.#closing !== undefined,
+    emit: (event) => this.#emit(event),
+  };
   readonly #feeds: FeedEndpoint;
   readonly #causal: CausalReads;
   readonly #inFlight = new Set<Promise<void>>();
@@ -263,57 +267,9 @@ export class DriftlessNode {
   // --- HTTP -----------------------------------------------------------------------------------
 
   #onRequest(request: IncomingMessage, response: ServerResponse): void {
-    const task = this.#answer(request, response);
+    const task = answer(this.#dispatch, request, response);
     this.#inFlight.add(task);
     void task.finally(() => this.#inFlight.delete(task));
-  }
-
-  async #answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const started = performance.now();
-    const method = request.method ?? 'GET';
-    const { path, query } = splitTarget(request.url ?? '/');
-    let route: string | undefined;
-    try {
-      if (this.#closing)
-        throw new ApiError('SHUTTING_DOWN', 'the node is shutting down: retry on another node');
-      const raw = this.#rawRoutes.get(`${method} ${path}`);
-      if (raw) {
-        route = path;
-        await raw(request, response);
-        return;
-      }
-      const match = this.#router.match(method, path);
-      if ('error' in match) {
-        if (match.allow !== undefined) response.setHeader('Allow', match.allow);
-        throw match.error;
-      }
-      route = match.route;
-      const reply = await match.handler({ request, response, params: match.params, query, route });
-      sendJson(response, reply.status, reply.body, { close: this.#closing !== undefined });
-    } catch (error) {
-      if (error instanceof ClientGoneError) {
-        response.destroy();
-        return;
-      }
-      const apiError = apiErrorOf(error);
-      if (apiError.code === 'INTERNAL') this.#emit({ type: 'error', where: `${method} ${path}`, error });
-      if (response.headersSent) {
-        response.destroy();
-        return;
-      }
-      // A body left unread (refused early, or too large) is not read at all: drop the connection.
-      const close = this.#closing !== undefined || !request.complete;
-      sendJson(response, apiError.status, apiError.toJSON(), { close });
-    } finally {
-      this.#emit({
-        type: 'request',
-        method,
-        route,
-        path,
-        status: response.statusCode,
-        durationMs: performance.now() - started,
-      });
-    }
   }
 
   #onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
