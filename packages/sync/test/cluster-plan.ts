@@ -17,7 +17,7 @@ export function layout(topology: Topology, size = 5): { id: string; role: Role; 
       case 'star':
         return i === 0 ? { id, role: 'primary', dials: [] } : { id, role: 'replica', dials: ['n0'] };
       case 'tree':
-        // n0 ← n1, n2; n1 ← n3; n2 ← n4: writes anywhere cascade through inner nodes.
+        // n0 ← n1, n2; n1 ← n3, n4 (a binary heap's layout): writes anywhere cascade through n0 and n1.
         return { id, role: 'multi', dials: i === 0 ? [] : [ids[Math.floor((i - 1) / 2)] as string] };
       default:
         return { id, role: 'multi', dials: [ids[(i + 1) % size] as string] }; // ring
