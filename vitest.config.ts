@@ -4,9 +4,9 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * Files that start before all others, in this order: the longest first, so that no long file is
- * left running alone at the end. The fault schedules take 400 of the suite's 900 seconds of test
- * time on a 2-core machine but about one core (30-second schedules of five node processes that
- * mostly wait), so they run beside everything else instead of after it.
+ * left running alone at the end. The fault schedules take about half the suite's test time on a
+ * 2-core machine (twelve 30-second schedules of five node processes, about 40 s each) but about
+ * one core, as their nodes mostly wait, so they run beside everything else instead of after it.
  */
 const FIRST = [
   'test/faults/fault-schedules.test.ts',

@@ -4,7 +4,7 @@
  * pauses and skews, then a heal, an `ack=k` phase and the checker (see schedule.ts).
  *
  * Seeds that ever failed (regression-seeds.ts) run first, then fresh ones from DRIFTLESS_SEED (or
- * random), DRIFTLESS_SCHEDULES of them (default: enough for 10 in all). A failure prints its seed:
+ * random), DRIFTLESS_SCHEDULES of them (default: enough for 12 in all). A failure prints its seed:
  *
  *   DRIFTLESS_SEED=<seed> DRIFTLESS_SCHEDULES=1 npx vitest run test/faults/fault-schedules.test.ts
  */
@@ -14,7 +14,7 @@ import { REGRESSION_SEEDS } from './regression-seeds.js';
 import { runFaultSchedule } from './schedule.js';
 
 const SCHEDULE_MS = 30_000;
-const MIN_SCHEDULES = 10;
+const MIN_SCHEDULES = 12;
 const base = testSeed();
 const fresh = Number.parseInt(process.env.DRIFTLESS_SCHEDULES ?? '', 10);
 const freshCount = fresh > 0 ? fresh : Math.max(MIN_SCHEDULES - REGRESSION_SEEDS.length, 1);
