@@ -4,7 +4,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * Files that start before all others, in this order: the longest first, so that no long file is
- * left running alone at the end. The fault schedules take about half the suite's test time on a
+ * left running alone at the end. The fault schedules take about 40 % of the suite's test time on a
  * 2-core machine (twelve 30-second schedules of five node processes, about 40 s each) but about
  * one core, as their nodes mostly wait, so they run beside everything else instead of after it.
  */
