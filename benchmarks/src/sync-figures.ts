@@ -169,6 +169,17 @@ export function latencyFigures(results: SyncResults, ratePerS: number): Figure[]
         undefined,
       ),
     );
+    figures.push(
+      ...pair(
+        {
+          id: `latency.${system.slice('driftless-'.length)}.hop.p99`,
+          label: `2${letter}    p99 of the rest (durable at A → held at B)`,
+          unit: 'ms',
+        },
+        sampleOf(local, (run) => run.hopP99 ?? Number.NaN),
+        undefined,
+      ),
+    );
   }
   figures.push(
     ...pair(

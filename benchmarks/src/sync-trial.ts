@@ -76,6 +76,12 @@ export interface LatencyRun {
   readonly max: number;
   /** Driftless: the p99 of the time from A's write call until the write was durable in A's own log. */
   readonly localP99: number | undefined;
+  /**
+   * Driftless: the p99 of the rest, from the write durable at A until B held it, which is all a
+   * write would wait if A sent it before its own commit. A notes a write durable when its promise
+   * resolves, which may be after its frame left: this reads a little short, never long.
+   */
+  readonly hopP99: number | undefined;
   readonly sent: Traffic;
   readonly costs: readonly ProcessCost[];
   readonly commits: Commits;
@@ -287,6 +293,7 @@ export function runLatency(
         p99,
         max,
         localP99: paced.written === undefined ? undefined : localP99(paced.written, paced.times),
+        hopP99: paced.written === undefined ? undefined : hopP99(arrivals, paced.written),
         sent: trafficDelta(aBefore.traffic, aAfter.traffic),
         costs: [costOf(a.name, aBefore.usage, aAfter.usage), costOf(b.name, bBefore.usage, bAfter.usage)],
         commits: commitsBetween(aBefore, bBefore, aAfter, bAfter),
@@ -304,6 +311,14 @@ function localP99(written: Float64Array, times: Float64Array): number {
   const local = written.map((at, i) => at - (times[i] as number));
   if (!local.every((ms) => ms >= 0)) throw new Error('a write was durable before it was written');
   return percentiles(local, [0.99])[0] as number;
+}
+
+/** The p99 of `arrivals[i] - written[i]`: from durable where a write was made to held at B. */
+function hopP99(arrivals: ArrayLike<number>, written: Float64Array): number {
+  return percentiles(
+    written.map((at, i) => (arrivals[i] as number) - at),
+    [0.99],
+  )[0] as number;
 }
 
 /**
