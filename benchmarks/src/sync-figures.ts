@@ -2,7 +2,8 @@ import { formatCount } from './crdt-heap.js';
 import { exact, type Sample, summarize } from './measure.js';
 import { alignColumns, type Figure } from './report.js';
 import { LONG_GC_PAUSE_MS, type PeerCounters, type SystemName } from './sync-ipc.js';
-import type { CommitLatency, LatencyRun, MeshRun, ProcessCost, ThroughputRun } from './sync-trial.js';
+import type { MeshRun } from './sync-mesh-trial.js';
+import type { CommitLatency, LatencyRun, ProcessCost, ThroughputRun } from './sync-trial.js';
 
 /**
  * The figures of the replication benchmarks, each beside its baseline from the same run and its

@@ -2,23 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LmdbStore } from '@driftless/core/lmdb';
-import type {
-  ChildOptions,
-  PeerCounters,
-  ReceiveCounts,
-  Requests,
-  StoreStats,
-  SystemName,
-  Usage,
-} from './sync-ipc.js';
+import type { ChildOptions, Requests, StoreStats, SystemName, Usage } from './sync-ipc.js';
 import { type NodeProcess, type SpawnSettings, spawnAll, withNodes } from './sync-process.js';
-import { monotonicMs, NODE_A, NODE_B, NODE_C, percentiles, type Traffic } from './sync-workload.js';
+import { monotonicMs, NODE_A, NODE_B, percentiles, type Traffic } from './sync-workload.js';
 
 /**
  * The trials of the replication benchmarks, run from the parent: each starts fresh node processes
  * (and fresh stores), warms them up with WARM_OPS untimed writes that B must hold first, measures
- * one thing, and ends them. Times come from the node processes (A's first write, B's arrival),
- * on the one monotonic clock they share.
+ * one thing, and ends them (the mesh of three: sync-mesh-trial.ts). Times come from the node
+ * processes (A's first write, B's arrival), on the one monotonic clock they share.
  */
 
 /** How trials run. */
@@ -92,20 +84,6 @@ export interface LatencyRun {
 export interface Commits {
   readonly a: StoreStats | undefined;
   readonly b: StoreStats | undefined;
-}
-
-/** The mesh trial. */
-export interface MeshRun {
-  readonly ops: number;
-  /** Ops over the time from a's first write until b and c held them all. */
-  readonly opsPerS: number;
-  /** Session counters at b and at c, once the mesh was quiet (a replaced session starts from zero). */
-  readonly peers: Readonly<Record<string, readonly PeerCounters[]>>;
-  /** The peers' ops b and c applied, over all their sessions. */
-  readonly counts: Readonly<Record<string, ReceiveCounts>>;
-  /** Sessions that closed while the mesh ran, at any node. */
-  readonly disconnects: readonly string[];
-  readonly costs: readonly ProcessCost[];
 }
 
 /** How far apart two nodes' and the parent's clocks were found (see `probe`). */
@@ -319,69 +297,6 @@ function hopP99(arrivals: ArrayLike<number>, written: Float64Array): number {
     written.map((at, i) => (arrivals[i] as number) - at),
     [0.99],
   )[0] as number;
-}
-
-/**
- * The mesh: Driftless nodes a, b, c on memory stores, every pair connected (c listens; b listens
- * and dials c; a listens and dials b and c). a writes `ops` ops as fast as it can; once b and c
- * hold them all and their counters have stopped moving, their session counters are read.
- */
-export async function runMesh(ops: number, settings: TrialSettings): Promise<MeshRun> {
-  const mesh = (
-    nodeId: string,
-    peers: readonly (NodeProcess | undefined)[],
-    writes: number,
-  ): ChildOptions => ({
-    system: 'driftless-memory',
-    role: 'mesh',
-    nodeId,
-    listen: true,
-    peers: peers.map((peer) => peer?.url as string),
-    dir: undefined,
-    ops: writes,
-    window: settings.window,
-  });
-  const [c, b, a] = (await spawnAll(
-    [
-      { name: 'mesh c', options: () => mesh(NODE_C, [], 0) },
-      { name: 'mesh b', options: ([cNode]) => mesh(NODE_B, [cNode], 0) },
-      { name: 'mesh a', options: ([cNode, bNode]) => mesh(NODE_A, [bNode, cNode], ops) },
-    ],
-    settings,
-  )) as [NodeProcess, NodeProcess, NodeProcess];
-  const nodes = [a, b, c];
-  return withNodes(nodes, async () => {
-    await Promise.all(nodes.map((node) => node.request('connected', { peers: 2 })));
-    const before = await Promise.all(nodes.map(probe));
-    const [bHeld, cHeld, written] = await Promise.all([
-      b.request('hold', { count: ops }),
-      c.request('hold', { count: ops }),
-      a.request('burst', { from: 0, to: ops }),
-    ]);
-    const after = await Promise.all(nodes.map(probe));
-    // Relays between b and c may still be in flight: wait until neither count moves for 300 ms.
-    let last = -1;
-    let statuses: Requests['status']['result'][] = [];
-    for (let round = 0; round < 50; round++) {
-      statuses = await Promise.all([b.request('status', {}), c.request('status', {})]);
-      const total = statuses.reduce((sum, status) => sum + (status.counts?.received ?? 0), 0);
-      if (total === last) break;
-      last = total;
-      await new Promise((resolve) => setTimeout(resolve, 300));
-    }
-    const [atB, atC] = statuses as [Requests['status']['result'], Requests['status']['result']];
-    const none: ReceiveCounts = { received: 0, fresh: 0 };
-    return {
-      ops,
-      opsPerS: ops / ((Math.max(bHeld.atMs, cHeld.atMs) - written.startMs) / 1000),
-      peers: { [NODE_B]: atB.peers, [NODE_C]: atC.peers },
-      counts: { [NODE_B]: atB.counts ?? none, [NODE_C]: atC.counts ?? none },
-      disconnects: after.flatMap((probed, i) =>
-        probed.disconnects.map((line) => `${nodes[i]?.name}: ${line}`),
-      ),
-      costs: nodes.map((node, i) => costOf(node.name, (before[i] as Probe).usage, (after[i] as Probe).usage)),
-    };
-  });
 }
 
 /** What one synced LMDB commit costs on this machine now: the floor under every LMDB hop of (2). */

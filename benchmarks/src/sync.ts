@@ -33,15 +33,14 @@ import {
   throughputFigures,
 } from './sync-figures.js';
 import { SYSTEMS, type SystemName } from './sync-ipc.js';
+import { type MeshRun, runMesh } from './sync-mesh-trial.js';
 import { syncNotes } from './sync-notes.js';
 import {
   type CommitLatency,
   clockCheck,
   type LatencyRun,
-  type MeshRun,
   measureLmdbCommits,
   runLatency,
-  runMesh,
   runThroughput,
   type ThroughputRun,
   type TrialSettings,
