@@ -310,9 +310,10 @@ export class ClusterSim {
   }
 
   describe(): string {
-    const peer = ({ nodeId, url, state, opsNotSent, opsNotDurable, stats }: PeerStatus) =>
-      `${nodeId ?? url}:${state} (not sent ${opsNotSent}, not durable ${opsNotDurable}; in ${stats.opsReceived} ` +
-      `ops ${stats.statesReceived} states, out ${stats.opsSent} ops ${stats.statesSent} states)`;
+    const peer = ({ nodeId, url, state, opsNotSent, opsNotDurable, stats, lastClose }: PeerStatus) =>
+      `${nodeId ?? url ?? 'inbound'}:${state} (not sent ${opsNotSent}, not durable ${opsNotDurable}; in ${stats.opsReceived} ` +
+      `ops ${stats.statesReceived} states, out ${stats.opsSent} ops ${stats.statesSent} states` +
+      `${lastClose ? `; last closed ${lastClose.code} ${lastClose.reason}` : ''})`;
     const lines = this.nodes.map(({ id, store, replicator }) => {
       const ahead = store && !store.state.versionVector.equals(store.log.versionVector);
       return `${id} ${JSON.stringify(store?.log.versionVector)}${ahead ? ` applied ${JSON.stringify(store.state.versionVector)}` : ''}${store?.log.failure ? ' FAILED' : ''} collected ${JSON.stringify(store?.state.collectedBelow)} ${store?.state.digest().slice(0, 8)} ${(replicator?.status() ?? []).map(peer).join(', ')}`;
