@@ -270,8 +270,11 @@ export function runLatency(
         p95,
         p99,
         max,
-        localP99: paced.written === undefined ? undefined : localP99(paced.written, paced.times),
-        hopP99: paced.written === undefined ? undefined : hopP99(arrivals, paced.written),
+        localP99:
+          paced.written === undefined
+            ? undefined
+            : p99Between(paced.written, paced.times, 'a write was durable before it was written'),
+        hopP99: paced.written === undefined ? undefined : p99Between(arrivals, paced.written),
         sent: trafficDelta(aBefore.traffic, aAfter.traffic),
         costs: [costOf(a.name, aBefore.usage, aAfter.usage), costOf(b.name, bBefore.usage, bAfter.usage)],
         commits: commitsBetween(aBefore, bBefore, aAfter, bAfter),
@@ -284,19 +287,11 @@ export function runLatency(
   });
 }
 
-/** The p99 of `written[i] - times[i]`: how long writes took to be durable where they were made. */
-function localP99(written: Float64Array, times: Float64Array): number {
-  const local = written.map((at, i) => at - (times[i] as number));
-  if (!local.every((ms) => ms >= 0)) throw new Error('a write was durable before it was written');
-  return percentiles(local, [0.99])[0] as number;
-}
-
-/** The p99 of `arrivals[i] - written[i]`: from durable where a write was made to held at B. */
-function hopP99(arrivals: ArrayLike<number>, written: Float64Array): number {
-  return percentiles(
-    written.map((at, i) => (arrivals[i] as number) - at),
-    [0.99],
-  )[0] as number;
+/** The p99 of `ends[i] - starts[i]`; throws `orderError` for a negative one when it is given. */
+function p99Between(ends: ArrayLike<number>, starts: Float64Array, orderError?: string): number {
+  const spans = starts.map((at, i) => (ends[i] as number) - at);
+  if (orderError !== undefined && !spans.every((ms) => ms >= 0)) throw new Error(orderError);
+  return percentiles(spans, [0.99])[0] as number;
 }
 
 /** What one synced LMDB commit costs on this machine now: the floor under every LMDB hop of (2). */
