@@ -314,3 +314,33 @@ describe('a state transfer slower than the heartbeat timeout', SLOW, () => {
     expect(b.replicator.status()[0]?.rttMs).toBeDefined();
   });
 });
+
+describe('a peer that never answers STATE_BEGIN', SLOW, () => {
+  it('is closed with TIMEOUT after a heartbeat timeout, though its heartbeats keep coming', async () => {
+    const network = new MemoryNetwork({ seed: 47 });
+    const timing = { heartbeatIntervalMs: 20, heartbeatTimeoutMs: 150 };
+    // a's log no longer holds its ops, so a peer that holds none of them gets a snapshot.
+    const a = await node(network, 'a', { options: { timing } });
+    for (let i = 0; i < 5; i++) await write(a, `key-${i}`);
+    await a.store.log.truncate(a.store.log.versionVector);
+
+    const peer = await authenticatedPeer(network, 'a', 'raw');
+    // The peer pings, so nothing else closes the session: it reads STATE_BEGIN and stays silent.
+    const pinging = setInterval(() => peer.connection.send(encodeMessage({ type: 'ping', time: 0 })), 20);
+    try {
+      await until(() => peer.closed() !== undefined, 'the close');
+    } finally {
+      clearInterval(pinging);
+    }
+    const reason = `no STATE_RESUME within ${timing.heartbeatTimeoutMs} ms of STATE_BEGIN`;
+    expect(peer.closed()).toEqual({ code: CLOSE_CODES.TIMEOUT, reason });
+    const types = peer.types();
+    expect(types).toContain('state-begin');
+    expect(types).toContain('pong');
+    expect(types.filter((type) => type === 'state-chunk' || type === 'state-end')).toEqual([]);
+    expect(closes(a)).toEqual([{ code: CLOSE_CODES.TIMEOUT, reason }]);
+    expect(a.replicator.status()).toMatchObject([
+      { nodeId: 'raw', state: 'disconnected', lastClose: { code: CLOSE_CODES.TIMEOUT, reason } },
+    ]);
+  });
+});

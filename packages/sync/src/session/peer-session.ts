@@ -169,6 +169,7 @@ export class PeerSession {
       transfers: host.transfers,
       replica: host.replica,
       chunkBytes: host.timing.stateChunkBytes,
+      answerTimeoutMs: host.timing.heartbeatTimeoutMs,
       established,
       send: (message) => this.#outbox.send(message),
       drained: () => this.#outbox.drained(),

@@ -44,6 +44,12 @@ export interface TransferLink {
   readonly transfers: StateTransfers;
   readonly replica: SyncReplica;
   readonly chunkBytes: number;
+  /**
+   * How long the peer may take to answer STATE_BEGIN with STATE_RESUME before the session closes
+   * with TIMEOUT. A peer answers as soon as it reads STATE_BEGIN, so only a broken peer, or one
+   * that stopped reading (whose heartbeats may still arrive), takes that long.
+   */
+  readonly answerTimeoutMs: number;
   /** False once the session is no longer established: a transfer stops there. */
   established(): boolean;
   /** Sends a message; false when the transport asks to wait for a drain. */
@@ -74,9 +80,10 @@ export class StateSender {
   }
 
   /**
-   * Sends a state for a peer at `since`: STATE_BEGIN, wait for STATE_RESUME, the chunks from the
-   * offset asked for, STATE_END. Undefined when there is nothing worth sending (no consistent
-   * delta, or a delta no smaller than half its ops) or the session ended first.
+   * Sends a state for a peer at `since`: STATE_BEGIN, wait for STATE_RESUME (closing the session
+   * with TIMEOUT after answerTimeoutMs), the chunks from the offset asked for, STATE_END.
+   * Undefined when there is nothing worth sending (no consistent delta, or a delta no smaller than
+   * half its ops) or the session ended first.
    */
   async send(kind: StateKind, since: VersionVector): Promise<SentState | undefined> {
     const link = this.#link;
@@ -98,6 +105,13 @@ export class StateSender {
     const resumed = new Promise<number | undefined>((resolve) => {
       this.#resumeWaiter = { id, resolve };
     });
+    // Without a limit, a peer that reads STATE_BEGIN and never answers (heartbeats keep its
+    // connection up) would hold this session's sending for as long as the connection lasts.
+    const timer = setTimeout(() => {
+      if (this.#resumeWaiter?.id !== id) return;
+      this.stop();
+      link.close(CLOSE_CODES.TIMEOUT, `no STATE_RESUME within ${link.answerTimeoutMs} ms of STATE_BEGIN`);
+    }, link.answerTimeoutMs);
     link.send({
       type: 'state-begin',
       id,
@@ -107,6 +121,7 @@ export class StateSender {
       vector: blob.vector,
     });
     const offset = await resumed;
+    clearTimeout(timer);
     if (offset === undefined || !link.established()) return undefined;
     for (let at = offset; at < blob.bytes.length; at += link.chunkBytes) {
       const bytes = blob.bytes.subarray(at, at + link.chunkBytes);
