@@ -12,6 +12,9 @@ export function driftlessProject(name: string, overrides: UserWorkspaceConfig['t
       name,
       include: ['test/**/*.test.ts', '**/*.test.ts'],
       exclude: ['**/node_modules/**', '**/dist/**'],
+      // A guard against hangs, not a measure: vitest's 5 s default failed a 2 s property test
+      // (key-table.test.ts, 5.9 s) with three busy processes on the 2 cores CI has.
+      testTimeout: 30_000,
       ...overrides,
     },
   });
