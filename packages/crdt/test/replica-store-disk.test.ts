@@ -363,7 +363,11 @@ describeEachStore(({ create, reopen }) => {
         );
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      expect(await formats()).toEqual([4]);
+      // What is left is what this version writes: cells (4), and segments of ops (5) when a
+      // background checkpoint's generation happened to hold mostly fresh keys (timing decides).
+      const left = await formats();
+      expect(left, 'segments of the earlier format left').not.toContain(format);
+      expect(left.filter((found) => found !== 4 && found !== 5)).toEqual([]);
       await expectAgreement(replica, store, 'after the compaction');
       const after = replica.state.digest();
       store = await reopen(replica, store);
