@@ -8,39 +8,18 @@
  * numbers chosen so that a write made after receiving another has the greater one, as a real
  * hybrid logical clock guarantees.
  */
-import type { Op, Value } from '@driftless/core';
-import {
-  type ConflictEvent,
-  type ConflictKind,
-  type Intent,
-  ReplicaState,
-  type Stamp,
-} from '@driftless/crdt';
+import type { Op } from '@driftless/core';
+import { type ConflictEvent, type ConflictKind, ReplicaState, type Stamp } from '@driftless/crdt';
 import { expect } from 'vitest';
+import { ExplicitReplica } from './explicit-replica.js';
 
 /** A replica that writes with explicit clocks and records every conflict event it reports. */
-export class Replica {
-  state = new ReplicaState();
+export class Replica extends ExplicitReplica {
   readonly events: ConflictEvent[] = [];
-  #seq = 0;
 
-  constructor(readonly id: string) {
+  constructor(id: string) {
+    super(id);
     this.#configure();
-  }
-
-  /** Prepares `intent` against this replica's state, applies it here, and returns the op. */
-  write(key: string, intent: Intent, hlc: number, collection = 'docs'): Op {
-    const op: Op = { origin: this.id, seq: ++this.#seq, hlc, ...this.state.prepare(collection, key, intent) };
-    this.state.apply(op);
-    return op;
-  }
-
-  receive(...ops: Op[]): void {
-    for (const op of ops) this.state.apply(op);
-  }
-
-  read(key: string, collection = 'docs') {
-    return this.state.get(collection, key);
   }
 
   /** Replaces this replica's state by a restored snapshot, as a re-bootstrap does. */
@@ -86,17 +65,6 @@ export function event(kind: ConflictKind, winner: string, loser: string, key = '
   return { collection, key, kind, winner: stamp(winner), loser: stamp(loser) };
 }
 
-/** A set intent. */
-export const set = (value: Value): Intent => ({ kind: 'set', value });
-/** A patch intent (a JSON merge patch). */
-export const patch = (fields: Record<string, Value>): Intent => ({ kind: 'patch', patch: fields });
-/** An incr intent. */
-export const incr = (delta: number): Intent => ({ kind: 'incr', delta });
-/** An add intent. */
-export const add = (element: Value): Intent => ({ kind: 'add', element });
-/** A remove intent. */
-export const remove = (element: Value): Intent => ({ kind: 'remove', element });
-/** A del intent. */
-export const DEL: Intent = { kind: 'del' };
+export { add, DEL, incr, patch, remove, set } from './explicit-replica.js';
 /** A collection's conflictCounts() with nothing counted. */
 export const NO_CONFLICTS = { overwrite: 0, discarded: 0, siblings: 0, type: 0 };
