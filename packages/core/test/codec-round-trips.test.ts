@@ -4,19 +4,7 @@ import { decode, encode, measureValue, sizeBound, type Value } from '@driftless/
 import { propertyParameters } from '@driftless/core/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { frame, int64, plainValue } from './codec-fixtures.js';
-
-/** The same value with every byte string as a plain Uint8Array and every map as a plain object. */
-function canonical(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Uint8Array.from(value);
-  if (Array.isArray(value)) return value.map(canonical);
-  if (typeof value === 'object' && value !== null) {
-    const copy: Record<string, unknown> = {};
-    for (const [field, item] of Object.entries(value)) copy[field] = canonical(item);
-    return copy;
-  }
-  return value;
-}
+import { canonical, frame, int64, plainValue } from './codec-fixtures.js';
 
 describe('codec round-trips', () => {
   it('decodes what it encodes, for any plain value', { timeout: 60_000 }, () => {

@@ -11,49 +11,19 @@ import {
   type Op,
   ProtocolError,
   type Value,
-  type ValueMap,
   validateOp,
 } from '@driftless/core';
 import { propertyParameters, seededRandom, testSeed } from '@driftless/core/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { canonical, plainValues } from './codec-fixtures.js';
 
 // ---------------------------------------------------------------------------------------------
 // Arbitraries
 
-/** The same value with every byte string as a plain Uint8Array and every map as a plain object. */
-function canonical(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Uint8Array.from(value);
-  if (Array.isArray(value)) return value.map(canonical);
-  if (typeof value === 'object' && value !== null) {
-    const copy: Record<string, unknown> = {};
-    for (const [field, item] of Object.entries(value)) copy[field] = canonical(item);
-    return copy;
-  }
-  return value;
-}
-
 const canonicalOps = (ops: readonly Op[]) => ops.map((op) => ({ ...op, mutation: canonical(op.mutation) }));
 
-// -0 is left out: msgpack has one integer zero, so -0 decodes as 0 (as in JSON).
-const double = fc.double().filter((d) => !Object.is(d, -0));
-const fieldName = fc
-  .oneof(fc.string({ unit: 'grapheme', maxLength: 8 }), fc.string({ maxLength: 8 }))
-  .filter((field) => field !== '__proto__');
-const scalar: fc.Arbitrary<Value> = fc.oneof(
-  fc.constant(null),
-  fc.boolean(),
-  fc.integer(),
-  fc.maxSafeInteger(),
-  double,
-  fc.string({ unit: 'grapheme', maxLength: 20 }),
-  fc.uint8Array({ maxLength: 40 }),
-);
-const mutation: fc.Arbitrary<Value> = fc.letrec<{ value: Value; array: Value[]; map: ValueMap }>((tie) => ({
-  value: fc.oneof({ depthSize: 'small' }, scalar, tie('array'), tie('map')),
-  array: fc.array(tie('value'), { maxLength: 4 }),
-  map: fc.dictionary(fieldName, tie('value'), { maxKeys: 4 }),
-})).value;
+const mutation = plainValues({ field: 8, text: 20, units: 0, bytes: 40, items: 4 });
 
 const ORIGINS = ['a', 'b', 'node-7', 'Z.1'] as const;
 const collection = fc.oneof(
