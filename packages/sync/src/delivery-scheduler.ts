@@ -4,6 +4,15 @@
  * program sends, never on how busy the machine is. Virtual time jumps to each event's due time;
  * a real setTimeout paces the jumps so latency is also felt in real time. Events due now run on a
  * microtask, one per microtask, so a zero-latency network delivers without any timer.
+ *
+ * Virtual time does not run ahead of real time (but for the event loop's timer granularity), and
+ * it catches up when it falls behind: an event whose due time real time has already passed runs
+ * on the next turn of the event loop (so timers and I/O still run between events) instead of
+ * waiting for a timer of its own. Until 2026-11-28 every jump waited for a timer, at least a
+ * millisecond each and more on a busy machine, so with many events in flight virtual time fell
+ * further and further behind: frames of 0–3 ms latency took longer than the nodes' real-time
+ * timeouts (a 200 ms handshake), and every handshake of a simulated cluster timed out for seconds
+ * on end.
  */
 
 interface ScheduledEvent {
@@ -12,15 +21,33 @@ interface ScheduledEvent {
   readonly run: () => void;
 }
 
+/**
+ * Runs `run` on the next turn of the event loop, after pending timers and I/O: setImmediate where
+ * there is one (Node), else a 0 ms timer (browsers). Returns the cancel function.
+ */
+const nextTurn: (run: () => void) => () => void =
+  typeof setImmediate === 'function'
+    ? (run) => {
+        const immediate = setImmediate(run);
+        return () => clearImmediate(immediate);
+      }
+    : (run) => {
+        const timer = setTimeout(run, 0);
+        return () => clearTimeout(timer);
+      };
+
 const before = (a: ScheduledEvent, b: ScheduledEvent) =>
   a.dueMs < b.dueMs || (a.dueMs === b.dueMs && a.order < b.order);
 
 /** A virtual-time event queue driven by microtasks and setTimeout; see the module comment. */
 export class DeliveryScheduler {
   private nowMs = 0;
+  /** performance.now() when virtual time was 0. */
+  private readonly startedAt = performance.now();
   private nextOrder = 0;
   private readonly heap: ScheduledEvent[] = [];
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the timer (or immediate) armed for the event due at timerDueMs, if any. */
+  private cancelTimer: (() => void) | undefined;
   private timerDueMs = Number.POSITIVE_INFINITY;
   private microtaskArmed = false;
   private idleWaiters: (() => void)[] = [];
@@ -56,9 +83,7 @@ export class DeliveryScheduler {
   /** Drops every pending event and timer (the network is being discarded). */
   clear(): void {
     this.heap.length = 0;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerDueMs = Number.POSITIVE_INFINITY;
+    this.disarm();
   }
 
   private arm(): void {
@@ -73,14 +98,26 @@ export class DeliveryScheduler {
       });
       return;
     }
-    if (this.timer !== undefined && this.timerDueMs <= next.dueMs) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.cancelTimer !== undefined && this.timerDueMs <= next.dueMs) return;
+    this.disarm();
     this.timerDueMs = next.dueMs;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+    const fire = () => {
+      this.cancelTimer = undefined;
       this.timerDueMs = Number.POSITIVE_INFINITY;
       this.runNext();
-    }, next.dueMs - this.nowMs);
+    };
+    const waitMs = next.dueMs - (performance.now() - this.startedAt);
+    if (waitMs <= 0) this.cancelTimer = nextTurn(fire);
+    else {
+      const timer = setTimeout(fire, waitMs);
+      this.cancelTimer = () => clearTimeout(timer);
+    }
+  }
+
+  private disarm(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.timerDueMs = Number.POSITIVE_INFINITY;
   }
 
   private runNext(): void {
