@@ -162,6 +162,7 @@ export class ClusterSim {
     const store = node.store as ReplicaStore;
     const [collection, intent] = randomIntent(this.random);
     const past = store.state.versionVector;
+    const before = past.get(node.id);
     let written: Promise<{ op: Op }>;
     try {
       written = store.write(collection, this.pick(KEYS), intent);
@@ -181,9 +182,11 @@ export class ClusterSim {
           this.violations.push(`write failed: ${String(error)}`);
       },
     );
-    // The op is admitted and applied synchronously, so its seq is known at once.
+    // The op is admitted and applied synchronously, so its seq is known at once. A write refused
+    // (TYPE_CONFLICT rejects the promise, it does not throw) admits nothing: recording its past
+    // under the last seq would give that op a past it never had.
     const seq = store.state.versionVector.get(node.id);
-    this.#pasts.set(`${node.id}:${seq}`, past);
+    if (seq > before) this.#pasts.set(`${node.id}:${seq}`, past);
     this.#track(promise);
   }
 
