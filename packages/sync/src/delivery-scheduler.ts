@@ -5,18 +5,20 @@
  * a real setTimeout paces the jumps so latency is also felt in real time. Events due now run on a
  * microtask, one per microtask, so a zero-latency network delivers without any timer.
  *
- * Virtual time does not run ahead of real time (but for the event loop's timer granularity), and
- * it catches up when it falls behind: an event whose due time real time has already passed runs
- * on the next turn of the event loop (so timers and I/O still run between events) instead of
- * waiting for a timer of its own. Until 2026-11-28 every jump waited for a timer, at least a
- * millisecond each and more on a busy machine, so with many events in flight virtual time fell
- * further and further behind: frames of 0–3 ms latency took longer than the nodes' real-time
- * timeouts (a 200 ms handshake), and every handshake of a simulated cluster timed out for seconds
- * on end.
+ * Each event also has a real due time: when it was scheduled plus its delay. It never runs
+ * before that, and once that has passed (the event loop was busy) it runs on the next turn of the
+ * event loop (so timers and I/O still run between events) instead of waiting for a timer of its
+ * own. Until 2026-11-28 each jump waited for a timer of the virtual time between two events, at
+ * least a millisecond each and more on a busy machine, so with many events in flight deliveries
+ * fell further and further behind real time: frames of 0–3 ms latency took longer than the nodes'
+ * real-time timeouts (a 200 ms handshake), and every handshake of a simulated cluster timed out
+ * for seconds on end.
  */
 
 interface ScheduledEvent {
   readonly dueMs: number;
+  /** performance.now() at which it may run: when it was scheduled, plus its delay. */
+  readonly realDueMs: number;
   readonly order: number;
   readonly run: () => void;
 }
@@ -42,8 +44,6 @@ const before = (a: ScheduledEvent, b: ScheduledEvent) =>
 /** A virtual-time event queue driven by microtasks and setTimeout; see the module comment. */
 export class DeliveryScheduler {
   private nowMs = 0;
-  /** performance.now() when virtual time was 0. */
-  private readonly startedAt = performance.now();
   private nextOrder = 0;
   private readonly heap: ScheduledEvent[] = [];
   /** Cancels the timer (or immediate) armed for the event due at timerDueMs, if any. */
@@ -60,7 +60,9 @@ export class DeliveryScheduler {
 
   /** Runs `run` at virtual time `dueMs` (not before now). */
   at(dueMs: number, run: () => void): void {
-    this.push({ dueMs: Math.max(dueMs, this.nowMs), order: this.nextOrder++, run });
+    const due = Math.max(dueMs, this.nowMs);
+    const realDueMs = performance.now() + (due - this.nowMs);
+    this.push({ dueMs: due, realDueMs, order: this.nextOrder++, run });
     this.arm();
   }
 
@@ -106,7 +108,7 @@ export class DeliveryScheduler {
       this.timerDueMs = Number.POSITIVE_INFINITY;
       this.runNext();
     };
-    const waitMs = next.dueMs - (performance.now() - this.startedAt);
+    const waitMs = next.realDueMs - performance.now();
     if (waitMs <= 0) this.cancelTimer = nextTurn(fire);
     else {
       const timer = setTimeout(fire, waitMs);

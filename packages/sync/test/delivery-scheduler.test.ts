@@ -30,6 +30,23 @@ describe('DeliveryScheduler', () => {
     expect(ran.map((entry) => entry.virtualMs)).toEqual([0, 2, 4, 6, 6]);
   });
 
+  it('makes an event wait its delay in real time from when it was scheduled, after any idle time', async () => {
+    const scheduler = new DeliveryScheduler();
+    let ran = false;
+    scheduler.after(1, () => {});
+    await scheduler.idle();
+    // Idle for 40 ms of real time, in which virtual time stands still at 1 ms.
+    busy(40);
+    scheduler.after(200, () => {
+      ran = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ran, 'ran on the next turn, its delay not felt').toBe(false);
+    await scheduler.idle();
+    expect(ran).toBe(true);
+    expect(scheduler.now).toBe(201);
+  });
+
   it('catches up without a timer per event once the event loop was kept from running them', async () => {
     const startedAt = performance.now();
     const scheduler = new DeliveryScheduler();
