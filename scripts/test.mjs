@@ -33,7 +33,11 @@ const passed = summary.numPassedTests;
 const brokenFiles = (summary.testResults ?? []).filter(
   (file) => file.status === 'failed' && !file.assertionResults?.some((test) => test.status === 'failed'),
 ).length;
-const failed = summary.numFailedTests + brokenFiles;
+// Vitest also fails a run whose tests all passed when an error escaped them (an unhandled
+// rejection, a throw in a timer): the report does not count it, so it counts as one failure here.
+const escaped = !passedRun && summary.numFailedTests + brokenFiles === 0 ? 1 : 0;
+if (escaped) console.log('\nvitest failed the run without a failed test: see "Unhandled Errors" above');
+const failed = summary.numFailedTests + brokenFiles + escaped;
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(passedRun && failed === 0 && summary.numTotalTests > 0 ? 0 : 1);
 
