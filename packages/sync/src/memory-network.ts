@@ -4,7 +4,8 @@
  * frame drops that fail the connection, and an opt-in unreliable mode that loses, duplicates and
  * reorders frames), partitions, one-way cuts and heal(). Everything random is derived from the
  * seed and time is virtual (DeliveryScheduler), so the same seed and the same program give the
- * same delivery trace. Browser-safe: no Node built-ins, no timers but setTimeout.
+ * same delivery trace. Browser-safe: no Node built-ins, no timers but setTimeout (and setImmediate
+ * where the runtime has one, see DeliveryScheduler).
  *
  * - partition(groups): links between groups fail now (both ends close with ABNORMAL) and dials
  *   across fail with TRANSPORT_UNREACHABLE, until heal().
